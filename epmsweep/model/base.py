@@ -1,0 +1,228 @@
+"""The model contract: declared parameters, settings and outputs, and ``run``.
+
+A model is a small object registered by name. It declares
+
+* ``parameters`` -- physics, any of which can be a sweep axis; each has a default,
+  bounds, units and a one-line meaning;
+* ``settings`` -- run controls that are not physics (durations, bins, methods),
+  fixed for a whole sweep;
+* ``outputs(settings)`` -- every output with its dims, dtype, units and long name,
+  and the coordinate values of its own (non-sweep) dims. Shapes depend on the
+  settings only, never on the point, so a store can be laid out before any run;
+* ``run(params, settings, seed)`` -- one point, deterministic for a given seed,
+  single-threaded, returning exactly the declared outputs.
+
+Everything that reaches ``run`` is validated first; bad input raises
+:class:`InvalidInput` naming the parameter, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+Value = float | int | str | bool
+Seed = int | np.random.SeedSequence
+
+
+class InvalidInput(ValueError):
+    """A parameter or setting value that the model does not accept."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One declared input of a model: a physical parameter or a run setting.
+
+    ``kind`` is ``float``, ``int``, ``str`` or ``bool``. Numeric bounds are
+    inclusive unless ``lower_open``/``upper_open``; ``choices`` restricts strings.
+    """
+
+    default: Value
+    doc: str
+    units: str = "1"
+    kind: type = float
+    lower: float | None = None
+    upper: float | None = None
+    lower_open: bool = False
+    upper_open: bool = False
+    choices: tuple[str, ...] | None = None
+
+    def allowed(self) -> str:
+        """Human-readable description of the allowed values."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind is bool:
+            return "true or false"
+        lo = "(" if self.lower_open else "["
+        hi = ")" if self.upper_open else "]"
+        low = "-inf" if self.lower is None else f"{self.lower:g}"
+        up = "inf" if self.upper is None else f"{self.upper:g}"
+        what = "an integer" if self.kind is int else "a number"
+        return f"{what} in {lo}{low}, {up}{hi}"
+
+    def coerce(self, name: str, value: Any) -> Value:
+        """Return ``value`` converted to this field's kind, or raise InvalidInput."""
+        bad = InvalidInput(f"{name} = {value!r} is not allowed: expected {self.allowed()}")
+        if self.kind is bool:
+            if isinstance(value, bool | np.bool_):
+                return bool(value)
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise bad
+        if self.kind is str:
+            if not isinstance(value, str) or (self.choices is not None and value not in self.choices):
+                raise bad
+            return value
+        if isinstance(value, bool | np.bool_):
+            raise bad
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise bad from None
+        if math.isnan(number) or (self.kind is int and not number.is_integer()):
+            raise bad
+        if not math.isfinite(number):
+            raise bad
+        self._check_bounds(name, number)
+        return int(number) if self.kind is int else number
+
+    def _check_bounds(self, name: str, number: float) -> None:
+        lower, upper = self.lower, self.upper
+        if lower is not None and (number < lower or (self.lower_open and number == lower)):
+            rel = ">" if self.lower_open else ">="
+            raise InvalidInput(f"{name} = {number:g} is out of bounds: must be {rel} {lower:g}")
+        if upper is not None and (number > upper or (self.upper_open and number == upper)):
+            rel = "<" if self.upper_open else "<="
+            raise InvalidInput(f"{name} = {number:g} is out of bounds: must be {rel} {upper:g}")
+
+
+@dataclass(frozen=True)
+class Coord:
+    """Values of one non-sweep dimension of the outputs (e.g. ``sigma`` bin centres)."""
+
+    values: np.ndarray
+    units: str
+    long_name: str
+
+
+@dataclass(frozen=True)
+class Output:
+    """Declaration of one output variable of a point."""
+
+    dims: tuple[str, ...]
+    dtype: str
+    units: str
+    long_name: str
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """All outputs of a model for given settings, with the coordinates of their dims."""
+
+    variables: dict[str, Output]
+    coords: dict[str, Coord] = field(default_factory=dict)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(len(self.coords[d].values) for d in self.variables[name].dims)
+
+
+class Model(ABC):
+    """Base class of all models; subclasses declare the class variables below."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    parameters: ClassVar[dict[str, Field]]
+    settings: ClassVar[dict[str, Field]]
+
+    # ---- validation -------------------------------------------------------
+    def resolve_params(self, values: Mapping[str, Any] | None = None) -> dict[str, Value]:
+        """Defaults overridden by ``values``; every value validated."""
+        return _resolve(self.parameters, values or {}, f"model {self.name!r}", "parameter")
+
+    def resolve_settings(self, values: Mapping[str, Any] | None = None) -> dict[str, Value]:
+        """Default settings overridden by ``values``; every value validated."""
+        return _resolve(self.settings, values or {}, f"model {self.name!r}", "setting")
+
+    def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
+        """Cross-checks between parameters and settings; raise InvalidInput."""
+
+    # ---- declarations and running ----------------------------------------
+    @abstractmethod
+    def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
+        """Declared outputs for these settings."""
+
+    @abstractmethod
+    def _run(self, params: dict[str, Value], settings: dict[str, Value], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Run one validated point with a seeded generator."""
+
+    def run(self, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None, seed: Seed = 0) -> dict[str, np.ndarray]:
+        """Run one point: validate, simulate with ``numpy.random.default_rng(seed)``,
+        and return exactly the declared outputs with their declared shapes and dtypes."""
+        p = self.resolve_params(params)
+        s = self.resolve_settings(settings)
+        self.check(p, s)
+        spec = self.outputs(s)
+        result = self._run(p, s, np.random.default_rng(seed))
+        missing = set(spec.variables) ^ set(result)
+        if missing:
+            raise RuntimeError(f"model {self.name!r} returned outputs {sorted(result)}, declared {sorted(spec.variables)}")
+        out = {}
+        for key, decl in spec.variables.items():
+            arr = np.asarray(result[key], dtype=decl.dtype)
+            if arr.shape != spec.shape(key):
+                raise RuntimeError(f"model {self.name!r}: output {key!r} has shape {arr.shape}, declared {spec.shape(key)}")
+            out[key] = arr
+        return out
+
+
+def _resolve(fields: Mapping[str, Field], values: Mapping[str, Any], owner: str, what: str) -> dict[str, Value]:
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise InvalidInput(f"unknown {what} {', '.join(map(repr, unknown))} for {owner}; known: {', '.join(fields)}")
+    return {name: f.coerce(name, values.get(name, f.default)) for name, f in fields.items()}
+
+
+# ---- registry ---------------------------------------------------------------
+_REGISTRY: dict[str, type[Model]] = {}
+
+
+def register(cls: type[Model]) -> type[Model]:
+    """Class decorator: make a model available by its ``name``."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"model name {cls.name!r} is already registered")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_model(name: str) -> Model:
+    """An instance of the registered model ``name``."""
+    _load_builtin_models()
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise InvalidInput(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def available_models() -> list[str]:
+    """Names of all registered models."""
+    _load_builtin_models()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin_models() -> None:
+    from epmsweep.model import fokker_planck, meanfield  # noqa: F401  (registration side effect)
+
+
+def uniform_bins(lo: float, hi: float, n: int) -> np.ndarray:
+    """``n + 1`` equally spaced edges on ``[lo, hi]``."""
+    return np.linspace(lo, hi, n + 1)
+
+
+def bin_centres(edges: Sequence[float] | np.ndarray) -> np.ndarray:
+    e = np.asarray(edges, dtype=float)
+    return 0.5 * (e[1:] + e[:-1])

@@ -1,0 +1,102 @@
+"""Model ``meanfield-fp``: the mean-field Fokker-Planck equation of paper 000, solved numerically.
+
+The N -> infinity limit of the ``meanfield`` simulation (Kramers-Moyal expansion of
+Gaussian kicks, App. A), with D = alpha Gamma:
+
+* stationary state, Eq. (8): Gamma found self-consistently and P(sigma) reported on
+  the same bins as the simulation (see :mod:`epmsweep.model.fp_stationary`);
+* relaxation, Eq. (5): Gamma(t) from the initial density on a log-spaced time grid
+  (see :mod:`epmsweep.model.fp_relaxation`).
+
+Setting ``rate`` selects the exact nu of Eq. (3) or one of the paper's
+approximations, Eq. (7), (10) or (19) (:mod:`epmsweep.model.fp_rates`), so that each
+approximation can be solved exactly and compared with the full model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from epmsweep.model.base import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value, register
+from epmsweep.model.fp_rates import RATE_KINDS, rate_profile
+from epmsweep.model.fp_relaxation import Relaxation
+from epmsweep.model.fp_stationary import StationarySolution, StationarySolver
+from epmsweep.model.rules import INITIAL_SETTING, PHYSICAL_PARAMETERS, STRESS_BIN_SETTINGS, check_stress_bins, stress_coord, stress_edges
+
+
+def solve_stationary(params: Mapping[str, Value], rate: str = "exact", edges: np.ndarray = np.empty(0),
+                     log_rate_step: float = 0.01) -> StationarySolution:
+    """Stationary solution of Eq. (8) for physical parameters ``params`` (see ``PHYSICAL_PARAMETERS``)."""
+    p = {k: float(params[k]) for k in PHYSICAL_PARAMETERS}
+    profile = rate_profile(rate, p)
+    solver = StationarySolver(profile, p["alpha"], p["sigma_c"], p["sigma_0"], p["tau"], edges,
+                              log_rate_step=log_rate_step, max_cell=min(2e-3, 0.1 * log_rate_step))
+    return solver.solve()
+
+
+def relaxation_times(settings: Mapping[str, Value]) -> np.ndarray:
+    """Log-spaced output times of Gamma(t)."""
+    return np.geomspace(float(settings["t_min"]), float(settings["t_max"]), int(settings["n_times"]))
+
+
+@register
+class MeanFieldFokkerPlanck(Model):
+    """Numerical solution of the mean-field Fokker-Planck equation (paper 000, Eqs. 5 and 8)."""
+
+    name = "meanfield-fp"
+    description = "mean-field Fokker-Planck equation, stationary (Eq. 8) and relaxing (Eq. 5) (paper 000)"
+    parameters = dict(PHYSICAL_PARAMETERS)
+    settings = {
+        "rate": Field("exact", "rate nu: 'exact' (Eq. 3) or the approximation 'high-T' (Eq. 7), 'mct' (Eq. 10), 'low-T' (Eq. 19)",
+                      kind=str, choices=RATE_KINDS),
+        "log_rate_step": Field(0.01, "largest change of log(nu) per mesh cell (relative error of Gamma ~ 0.1 step^2)",
+                               "1", float, 1e-4, 0.5),
+        **STRESS_BIN_SETTINGS,
+        "n_times": Field(41, "number of log-spaced times for gamma_t (0: no time-dependent solution)", "1", int, 0, 100_000),
+        "t_min": Field(0.01, "first time of gamma_t", "time", float, 0.0, None, lower_open=True),
+        "t_max": Field(1000.0, "last time of gamma_t", "time", float, 0.0, None, lower_open=True),
+        "initial": INITIAL_SETTING,
+    }
+
+    def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
+        check_stress_bins(params, settings)
+        if int(settings["n_times"]) > 0 and float(settings["t_max"]) <= float(settings["t_min"]):
+            raise InvalidInput(f"t_max = {settings['t_max']:g} must be > t_min = {settings['t_min']:g}")
+        if float(params["alpha"]) == 0.0 and settings["rate"] in ("mct", "high-T"):
+            raise InvalidInput(f"alpha = 0 with rate = {settings['rate']!r}: the rate vanishes on part of the band, "
+                               "so there is no unique stationary state; use alpha > 0")
+
+    def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
+        return OutputSpec(
+            variables={
+                "gamma": Output((), "float64", "1/time", "stationary plastic activity Gamma (Eq. 8)"),
+                "log10_gamma": Output((), "float64", "1", "log10 of the stationary activity (finite where gamma underflows)"),
+                "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary stress density P(sigma), bin averages"),
+                "gamma_t": Output(("time",), "float64", "1/time", "activity Gamma(t) relaxing from the initial density (Eq. 5)"),
+            },
+            coords={
+                "sigma": stress_coord(settings),
+                "time": Coord(relaxation_times(settings) if int(settings["n_times"]) else np.empty(0), "time",
+                              "time since the initial density"),
+            },
+        )
+
+    def _run(self, params: dict[str, Value], settings: dict[str, Value], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        edges = stress_edges(settings)
+        rate = str(settings["rate"])
+        sol = solve_stationary(params, rate, edges, float(settings["log_rate_step"]))
+        times = relaxation_times(settings) if int(settings["n_times"]) else np.empty(0)
+        gamma_t = np.empty(times.size)
+        if times.size:
+            p = {k: float(params[k]) for k in PHYSICAL_PARAMETERS}
+            relax = Relaxation(rate_profile(rate, p), p["alpha"], p["sigma_c"], p["sigma_0"], p["tau"], str(settings["initial"]))
+            gamma_t[:] = [relax.gamma_at(t) for t in times]
+        return {
+            "gamma": math.exp(sol.log_gamma),
+            "log10_gamma": sol.log_gamma / math.log(10.0),
+            "p_sigma": sol.bin_average(edges),
+            "gamma_t": gamma_t,
+        }
