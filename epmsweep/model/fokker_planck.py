@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from epmsweep.model import theory
 from epmsweep.model.base import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value, register
 from epmsweep.model.fp_rates import RATE_KINDS, rate_profile
 from epmsweep.model.fp_relaxation import Relaxation
@@ -68,6 +69,11 @@ class MeanFieldFokkerPlanck(Model):
         if float(params["alpha"]) == 0.0 and settings["rate"] in ("mct", "high-T"):
             raise InvalidInput(f"alpha = 0 with rate = {settings['rate']!r}: the rate vanishes on part of the band, "
                                "so there is no unique stationary state; use alpha > 0")
+        if settings["rate"] == "low-T":
+            top = theory.alpha_max(float(params["sigma_c"]), float(params["sigma_0"]))
+            if not 0.0 < float(params["alpha"]) < top:
+                raise InvalidInput(f"alpha = {params['alpha']:g} with rate = 'low-T': Eq. (19) needs the frozen "
+                                   f"T -> 0 state of Eq. (18), which exists for 0 < alpha < {top:.6g}")
 
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
         return OutputSpec(

@@ -75,7 +75,9 @@ class Relaxation:
         ab[2, :-1] = -coupling
         sol = solve_banded((1, 1), ab, np.column_stack([self.volume * p / dt, self.source]))
         base, resp = sol[:, 0], sol[:, 1]
-        return base + resp * (self.weight @ base) / (1.0 - self.weight @ resp)
+        # Sherman-Morrison denominator 1 - w.resp, written without cancellation: the
+        # diffusion operator has zero column sums, so w.resp = 1 - (2/dt) V.resp.
+        return base + resp * (self.weight @ base) / (2.0 / dt * (self.volume @ resp))
 
     def gamma_at(self, t_target: float) -> float:
         """Advance to ``t_target`` (>= current time) and return Gamma there."""

@@ -46,6 +46,9 @@ from scipy.optimize import brentq
 from epmsweep.model.fp_rates import RateProfile
 from epmsweep.model.rules import y_cdf_abs, y_norm
 
+#: Narrowest mesh cell, relative to sigma_c.
+_MIN_CELL = 1e-7
+
 #: Largest c = r/Gamma used; where r/Gamma is larger, P ~ y/c < 1e-300 anyway.
 _C_CAP_LOG = 690.0
 
@@ -53,7 +56,8 @@ _C_CAP_LOG = 690.0
 def build_mesh(profile: RateProfile, sigma_c: float, extra_nodes: np.ndarray = np.empty(0),
                log_rate_step: float = 0.02, max_cell: float = 2e-3) -> np.ndarray:
     """Nodes on [0, sigma_c] such that log r changes by at most ``log_rate_step``
-    per cell and no cell is wider than ``max_cell`` (relative to sigma_c).
+    per cell and no cell is wider than ``max_cell`` (relative to sigma_c); cells stop
+    shrinking at ``_MIN_CELL``, which binds only where r vanishes.
 
     The node density is the sum of both requirements, computed on a fine auxiliary
     grid (uniform plus geometric towards sigma_c, where r' may diverge for a < 1)
@@ -68,7 +72,10 @@ def build_mesh(profile: RateProfile, sigma_c: float, extra_nodes: np.ndarray = n
     aux = np.unique(np.clip(aux, 0.0, sigma_c))
     with np.errstate(divide="ignore"):
         log_r = np.log(np.maximum(profile(aux), 1e-300))
-    cells = np.abs(np.diff(log_r)) / log_rate_step + np.diff(aux) / (max_cell * sigma_c)
+    widths = np.diff(aux)
+    # Where r vanishes (Eqs. 7 and 10), log r diverges logarithmically; cells narrower
+    # than _MIN_CELL would only add round-off (P is flat across them, r negligible).
+    cells = np.minimum(np.abs(np.diff(log_r)) / log_rate_step, widths / (_MIN_CELL * sigma_c)) + widths / (max_cell * sigma_c)
     cumulative = np.concatenate([[0.0], np.cumsum(cells)])
     n_cells = max(int(math.ceil(cumulative[-1])), 1)
     nodes = np.interp(np.linspace(0.0, cumulative[-1], n_cells + 1), cumulative, aux)

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 import numpy as np
 from numba import njit
 
-from epmsweep.model.base import Coord, Field, Model, Output, OutputSpec, Value, register
+from epmsweep.model.base import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value, register
 from epmsweep.model.rules import (
     INITIAL_SETTING,
     PHYSICAL_PARAMETERS,
@@ -60,11 +60,11 @@ AUTO, THINNING, DIRECT = 0, 1, 2
 METHODS = {"auto": AUTO, "thinning": THINNING, "direct": DIRECT}
 
 #: Activity A = sum_i nu_i (events per unit tau, whole system) below which ``auto``
-#: uses the direct method. Thinning costs ~N/A proposals per event, direct ~N site
-#: updates, and one proposal costs about as much as one site update (measured in
-#: benchmarks/bench_meanfield.py), so the break-even is at A of order one.
+#: uses the direct method. Thinning costs N/A proposals per event, direct N site
+#: updates; one proposal costs ~23 ns and one site update ~15 ns on one core
+#: (benchmarks/RESULTS.md), so the break-even is at A = 1.5, independent of N.
 #: ``auto`` goes back to thinning above twice this value (hysteresis).
-_SWITCH_ACTIVITY = 1.0
+_SWITCH_ACTIVITY = 1.5
 
 # Layout of the integer and float state arrays shared across kernel calls.
 _I_EVENTS, _I_MODE, _I_PROPOSALS, _I_ACCEPTED = 0, 1, 2, 3
@@ -213,6 +213,8 @@ def _direct(sigma, last, rates, occupancy, hist, istate, fstate, rng, phys, bins
 @njit(cache=True)
 def _advance(sigma, last, rates, occupancy, hist, istate, fstate, rng, phys, bins, t_stop, e_stop, method, measuring):
     """Advance the N-site system until time ``t_stop`` or ``e_stop`` total events."""
+    if fstate[_F_TIME] >= t_stop or istate[_I_EVENTS] >= e_stop:
+        return
     auto = method == AUTO
     while True:
         if istate[_I_MODE] == THINNING:
@@ -255,6 +257,9 @@ class MeanField(Model):
 
     def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
         check_stress_bins(params, settings)
+        if settings["unit"] == "sweeps" and round(float(settings["duration"]) * int(params["N"])) < int(settings["n_windows"]):
+            raise InvalidInput(f"duration = {settings['duration']:g} sweeps of N = {params['N']} events is fewer than "
+                               f"n_windows = {settings['n_windows']} events: give each window at least one event")
 
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
         n_windows = int(settings["n_windows"])
@@ -296,45 +301,31 @@ def simulate(params: Mapping[str, Value], settings: Mapping[str, Value], rng: np
     istate[_I_MODE] = DIRECT if method == DIRECT else THINNING
     fstate = np.zeros(1)
 
-    in_sweeps = settings["unit"] == "sweeps"
-
-    def advance_to(amount: float, measuring: bool) -> None:
-        """Advance by ``amount`` units (sweeps or time) from the current state."""
-        if in_sweeps:
-            t_stop, e_stop = math.inf, istate[_I_EVENTS] + round(amount * n)
-        else:
-            t_stop, e_stop = fstate[_F_TIME] + amount, np.iinfo(np.int64).max
-        if in_sweeps and e_stop == istate[_I_EVENTS]:
-            return
+    def advance(t_stop: float, e_stop: int, measuring: bool) -> None:
         _advance(sigma, last, rates, occupancy, hist, istate, fstate, rng, phys, bins, t_stop, e_stop, method, measuring)
 
-    advance_to(float(settings["burn_in"]), False)
+    # Burn-in, then n_windows consecutive windows; in sweep units the boundaries are
+    # event counts (rounded cumulative, so they add up to duration * N events), in
+    # time units they are times.
     n_windows = int(settings["n_windows"])
-    window = float(settings["duration"]) / n_windows
+    burn_in, duration = float(settings["burn_in"]), float(settings["duration"])
+    no_limit = np.iinfo(np.int64).max
+    if settings["unit"] == "sweeps":
+        advance(math.inf, round(burn_in * n), False)
+        stops = [(math.inf, istate[_I_EVENTS] + round(k * duration * n / n_windows)) for k in range(1, n_windows + 1)]
+    else:
+        advance(burn_in, no_limit, False)
+        stops = [(burn_in + k * duration / n_windows, no_limit) for k in range(1, n_windows + 1)]
     win_events = np.zeros(n_windows, dtype=np.int64)
-    win_start = np.zeros(n_windows)
-    win_end = np.zeros(n_windows)
-    for w in range(n_windows):
-        e0, win_start[w] = istate[_I_EVENTS], fstate[_F_TIME]
-        # In sweep units, place boundaries at rounded cumulative counts so the
-        # windows add up to exactly duration * N events.
-        amount = window if not in_sweeps else (round((w + 1) * window * n) - round(w * window * n)) / n
-        advance_to(amount, True)
-        win_events[w], win_end[w] = istate[_I_EVENTS] - e0, fstate[_F_TIME]
+    win_start, win_end = np.zeros(n_windows), np.zeros(n_windows)
+    for w, (t_stop, e_stop) in enumerate(stops):
+        events_before, win_start[w] = istate[_I_EVENTS], fstate[_F_TIME]
+        advance(t_stop, e_stop, True)
+        win_events[w], win_end[w] = istate[_I_EVENTS] - events_before, fstate[_F_TIME]
 
-    site_time = n * (win_end - win_start)
-    total_site_time = site_time.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gamma = win_events.sum() / total_site_time if total_site_time > 0 else math.nan
-        gamma = 0.0 if not math.isfinite(total_site_time) else gamma
-        gamma_t = np.where(site_time > 0, win_events / site_time, np.nan)
-        gamma_t = np.where(np.isinf(site_time), 0.0, gamma_t)
-        # Ratio estimator over batches: Gamma = sum x / sum y, x = events, y = site-time.
-        mean_y = site_time.mean()
-        resid = win_events - gamma * site_time
-        gamma_err = math.sqrt((resid**2).sum() / (n_windows * (n_windows - 1))) / mean_y if math.isfinite(mean_y) else 0.0
-        mass = hist.sum()
-        p_sigma = hist[:nbins] / (mass * np.diff(edges)) if mass > 0 else np.full(nbins, np.nan)
+    with np.errstate(invalid="ignore"):  # inf - inf after a freeze
+        gamma, gamma_err, gamma_t = batch_means(win_events, n * (win_end - win_start))
+    p_sigma = hist[:nbins] / (hist.sum() * np.diff(edges))  # self-normalised: out-of-range mass in hist[-1]
     return {
         "gamma": gamma,
         "gamma_err": gamma_err,
@@ -344,3 +335,19 @@ def simulate(params: Mapping[str, Value], settings: Mapping[str, Value], rng: np
         "events": win_events.sum(),
         "sim_time": win_end[-1] - win_start[0],
     }
+
+
+def batch_means(events: np.ndarray, site_time: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Activity over consecutive windows with ``events`` in ``site_time`` (N x duration).
+
+    Returns Gamma = sum(events) / sum(site_time), its batch-means standard error from the
+    ratio estimator, SE^2 = sum_k (x_k - Gamma y_k)^2 / (n (n - 1) mean(y)^2), and the
+    per-window activity. A system that froze (every rate underflowed, so time ran to
+    infinity) has Gamma = 0 from then on.
+    """
+    if not np.all(np.isfinite(site_time)):
+        return 0.0, 0.0, np.where(np.isfinite(site_time), events / site_time, 0.0)
+    n = events.size
+    gamma = events.sum() / site_time.sum()
+    resid = events - gamma * site_time
+    return gamma, math.sqrt((resid**2).sum() / (n * (n - 1))) / site_time.mean(), events / site_time
