@@ -1,0 +1,5 @@
+"""``python -m epmsweep``: the command line."""
+
+from epmsweep.cli import main
+
+main()

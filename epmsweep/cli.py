@@ -1,0 +1,193 @@
+"""The ``epmsweep`` command line (typer). Thin: parse, call ``sweep`` and ``analysis``, print.
+
+Exit codes: 0 all points done; 1 some point failed (or is still pending); 2 bad input
+(nothing written or changed); 130 interrupted with Ctrl-C (rerun to resume).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from epmsweep.model import InvalidInput, available_models, get_model
+from epmsweep.sweep import cluster, store
+from epmsweep.sweep.runner import run_sweep
+from epmsweep.sweep.spec import build_spec, load_spec_file, split_assignments
+
+app = typer.Typer(
+    name="epmsweep",
+    help="Parameter sweeps of thermal elastoplastic models into one labelled Zarr store.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _parse_axis_options(args: list[str]) -> dict[str, str]:
+    """``--NAME VALUES`` (or ``--NAME=VALUES``) pairs left over by typer: the sweep axes."""
+    axes: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("--") or token == "--":
+            raise InvalidInput(f"unexpected argument {token!r}: axes are given as --NAME VALUES, e.g. --T 0.1,0.2")
+        name, eq, value = token[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise InvalidInput(f"axis {name}: no values given after --{name}")
+            value = args[i + 1]
+            i += 1
+        if name in axes:
+            raise InvalidInput(f"axis {name}: given twice")
+        axes[name] = value
+        i += 1
+    return axes
+
+
+RUN_EPILOG = """
+**Examples**
+
+    epmsweep run examples/quickstart.toml
+
+    epmsweep run meanfield --T 0.05:1:12:log --alpha 0.11 --replicas 4 --set N=1000 --out sweep.zarr
+
+    epmsweep run meanfield --T 0.1,0.2,0.5 --alpha 0.08,0.11 --set duration=200 --workers 2 --out s.zarr
+
+Axis values: `0.1,0.2,0.5` (list), `start:stop:num` (linear), `start:stop:num:log` (geometric).
+Any model parameter can be an axis (`epmsweep models` lists them). Running the same command
+again resumes: only points that are not done run. Exit codes: 0 all done, 1 a point failed,
+2 bad input, 130 interrupted.
+"""
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, epilog=RUN_EPILOG)
+def run(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A spec file (SPEC.toml) or a model name for an inline sweep.",
+                                          metavar="SPEC.toml|MODEL")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output store (default: the spec's `out`, else NAME.zarr).")] = None,
+    replicas: Annotated[int | None, typer.Option(help="Independent replicas per grid point.")] = None,
+    assignments: Annotated[list[str] | None, typer.Option("--set", help="Fixed parameter or setting, NAME=VALUE (repeatable).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Root seed of the sweep.")] = None,
+    name: Annotated[str | None, typer.Option(help="Sweep name (default: the spec file's stem, or 'sweep').")] = None,
+    cluster_kind: Annotated[str, typer.Option("--cluster", help="Where to run: local (default) or sync (in-process).")] = "local",
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a running dask scheduler, e.g. tcp://host:8786.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing store that holds a different sweep.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+) -> None:
+    """Run a sweep (or resume it) into a Zarr store."""
+    try:
+        axes = _parse_axis_options(list(ctx.args))
+        if target.endswith(".toml") or Path(target).is_file():
+            spec = load_spec_file(target, axes, assignments or [], replicas=replicas, seed=seed, name=name)
+        else:
+            parameters, settings = split_assignments(target, assignments or [])
+            spec = build_spec(target, axes, parameters, settings, 1 if replicas is None else replicas,
+                              0 if seed is None else seed, name or "sweep")
+        path = out or Path(spec.out or f"{spec.name}.zarr")
+        outcome = run_sweep(spec, path, cluster.ClusterOptions(cluster_kind, workers, scheduler), overwrite, progress,
+                            err_console)
+    except InvalidInput as err:
+        raise _fail(str(err)) from None
+    _print_table(path)
+    out_console.print(f"store: {Path(path).resolve()}  ({outcome.done} done, {outcome.failed} failed, "
+                      f"{outcome.pending} pending of {outcome.total})", highlight=False)
+    if outcome.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    raise typer.Exit(EXIT_DONE if outcome.done == outcome.total else EXIT_FAILED)
+
+
+def _print_table(path: Path) -> None:
+    from epmsweep.analysis.summary import scalar_table
+
+    header, rows, n = scalar_table(path)
+    table = Table(*header, title=f"{n} grid points" + (f" (first {len(rows)})" if len(rows) < n else ""))
+    for row in rows:
+        table.add_row(*row)
+    out_console.print(table)
+
+
+@app.command(epilog="**Example**\n\n    epmsweep status sweep.zarr\n\nExit code 0 when every point is done, 1 otherwise, 2 if STORE is not a sweep store.")
+def status(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")]) -> None:
+    """Done / pending / failed counts, the failed points with their errors, wall-time statistics."""
+    try:
+        info = store.summary(store_path)
+    except InvalidInput as err:
+        raise _fail(str(err)) from None
+    spec = info["spec"]
+    out_console.print(f"{store_path}: model {spec.model}, sweep {spec.name!r}, {info['total']} points", highlight=False)
+    out_console.print(f"  done {info['done']}   pending {info['pending']}   failed {info['failed']}", highlight=False)
+    wall = info["wall"]
+    if wall.size:
+        out_console.print(f"  wall time per point: mean {wall.mean():.3g} s, median {np.median(wall):.3g} s, "
+                          f"max {wall.max():.3g} s; total {wall.sum() / 3600:.3g} core-hours", highlight=False)
+    if info["failures"]:
+        table = Table("point", "error", title="failed points")
+        for where, first_line in info["failures"]:
+            table.add_row(", ".join(f"{k}={v:g}" for k, v in where.items()), first_line)
+        out_console.print(table)
+    raise typer.Exit(EXIT_DONE if info["done"] == info["total"] else EXIT_FAILED)
+
+
+@app.command(epilog="**Example**\n\n    epmsweep show sweep.zarr")
+def show(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")]) -> None:
+    """Axes, outputs and units of a store."""
+    import xarray as xr
+
+    try:
+        spec = store.read_spec(store_path)
+    except InvalidInput as err:
+        raise _fail(str(err)) from None
+    ds = xr.open_zarr(store_path)
+    out_console.print(f"{store_path}: model {spec.model}, sweep {spec.name!r}, seed {spec.seed}, created "
+                      f"{ds.attrs.get('created')}, epmsweep {ds.attrs.get('epmsweep_version')}", highlight=False)
+    axes = Table("axis", "size", "values", "units", "meaning", title="axes")
+    for dim in ds.status.dims:
+        values = ds[dim].values
+        shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if values.size > 6 else "")
+        axes.add_row(dim, str(values.size), shown, ds[dim].attrs.get("units", ""), ds[dim].attrs.get("long_name", ""))
+    out_console.print(axes)
+    outputs = Table("variable", "dims", "units", "meaning", title="variables")
+    for name, var in ds.data_vars.items():
+        outputs.add_row(name, ", ".join(var.dims), var.attrs.get("units", ""), var.attrs.get("long_name", ""))
+    out_console.print(outputs)
+    fixed = Table("name", "value", title="fixed parameters and settings")
+    for k, v in {**spec.parameters, **spec.settings}.items():
+        fixed.add_row(k, str(v))
+    out_console.print(fixed)
+
+
+@app.command(epilog="**Examples**\n\n    epmsweep models\n\n    epmsweep models meanfield")
+def models(name: Annotated[str | None, typer.Argument(help="Show only this model.")] = None) -> None:
+    """Every registered model with its parameters (bounds, units, meaning) and settings."""
+    try:
+        names = [get_model(name).name] if name else available_models()
+    except InvalidInput as err:
+        raise _fail(str(err)) from None
+    for model_name in names:
+        model = get_model(model_name)
+        out_console.print(f"\n[bold]{model.name}[/]: {model.description}", highlight=False)
+        for title, fields in (("parameters (any can be an axis)", model.parameters), ("settings", model.settings)):
+            table = Table("name", "default", "allowed", "units", "meaning", title=title, title_justify="left")
+            for key, f in fields.items():
+                table.add_row(key, str(f.default), f.allowed(), f.units, f.doc)
+            out_console.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,177 @@
+"""Running the pending points of a sweep on a cluster, with progress and failure records.
+
+Each pending point is one task. The task runs the model and writes the point's
+outputs into the store itself (workers need the store's path: a local disk for the
+local cluster, a shared filesystem on HPC) -- so results reach the disk as soon as
+they exist and the client never holds them; two points never share a chunk, so the
+writes need no locks. A point whose model raises is recorded as failed with its
+traceback and the sweep goes on; a task that dies with its worker is retried
+elsewhere (dask's ``retries`` and the scheduler's ``allowed-failures``), and one that
+still cannot complete is recorded as failed by the client. Rerunning the same
+command runs exactly the points that are not done, failed ones included.
+
+Ctrl-C cancels what has not finished, closes the cluster and returns: every point is
+either done (status written last) or still pending.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from epmsweep.model import get_model
+from epmsweep.model.base import Value
+from epmsweep.sweep import cluster, store
+from epmsweep.sweep.plan import Point, expand
+from epmsweep.sweep.spec import SweepSpec
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """State of the store after a run."""
+
+    total: int
+    done: int
+    failed: int
+    pending: int
+    ran: int  # points run (or attempted) by this invocation
+    interrupted: bool = False
+
+
+def error_text(err: BaseException) -> str:
+    """``Type: message`` on the first line, then the traceback."""
+    tb = "".join(traceback.format_exception(err))
+    return f"{type(err).__name__}: {err}\n\n{tb}"
+
+
+def run_point(path: str, model_name: str, params: Mapping[str, Value], settings: Mapping[str, Value],
+              index: tuple[int, ...], seed: int) -> tuple[tuple[int, ...], int, str]:
+    """Run one point and write it into the store (on a worker). Returns (index, status, error's first line)."""
+    host = socket.gethostname()
+    start = time.perf_counter()
+    try:
+        outputs = get_model(model_name).run(params, settings, seed)
+    except Exception as err:  # the model failed for this point: record it, keep the sweep going
+        text = error_text(err)
+        store.writer(path).failed(index, text, time.perf_counter() - start, host)
+        return index, store.FAILED, text.splitlines()[0]
+    store.writer(path).done(index, outputs, time.perf_counter() - start, host)
+    return index, store.DONE, ""
+
+
+class _Reporter:
+    """Progress bar on a terminal; a plain line every ``every`` seconds otherwise (batch logs)."""
+
+    def __init__(self, console: Console, total: int, label: str, enabled: bool, every: float = 30.0):
+        self.console, self.total, self.enabled, self.every = console, total, enabled, every
+        self.done = self.failed = 0
+        self.start = self.last_line = time.monotonic()
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("failed: {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                            TimeRemainingColumn(), console=console, transient=False)
+        self.task = self.bar.add_task(label, total=total, failed=0)
+
+    def __enter__(self) -> _Reporter:
+        if self.enabled and self.console.is_terminal:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar.live.is_started:
+            self.bar.stop()
+        elif self.enabled:
+            self._line()
+
+    def update(self, status: int) -> None:
+        self.done += 1
+        self.failed += status == store.FAILED
+        self.bar.update(self.task, completed=self.done, failed=self.failed)
+        now = time.monotonic()
+        if self.enabled and not self.console.is_terminal and now - self.last_line >= self.every:
+            self._line()
+
+    def _line(self) -> None:
+        elapsed = time.monotonic() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else math.inf
+        self.console.print(f"{self.done}/{self.total} points, {self.failed} failed, "
+                           f"{elapsed:.0f} s elapsed, ETA {eta:.0f} s")
+        self.last_line = time.monotonic()
+
+
+def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions = cluster.ClusterOptions(),
+              overwrite: bool = False, progress: bool = True, console: Console | None = None,
+              retries: int = 2) -> Outcome:
+    """Run every point of ``spec`` that is not done into the store at ``path``.
+
+    Validates the cluster options and prepares the store (creating it, or checking that
+    an existing one holds the same spec) before anything runs; bad input raises
+    :class:`epmsweep.model.InvalidInput` with nothing written or changed.
+    """
+    console = console or Console(stderr=True)
+    cluster.validate(options)
+    path = str(Path(path))
+    created = store.prepare(path, spec, overwrite)
+    status = store.read_status(path)
+    todo = [p for p in expand(spec) if status[p.index] != store.DONE]
+    n_done = spec.n_points - len(todo)
+    if created:
+        console.print(f"store {path}: new, {spec.n_points} points")
+    else:
+        console.print(f"store {path}: resuming, {n_done} of {spec.n_points} points done, {len(todo)} to run")
+    interrupted = False
+    if todo:
+        with cluster.connect(options) as client:
+            if client is not None and getattr(client, "dashboard_link", None):
+                console.print(f"dashboard: {client.dashboard_link}")
+            with _Reporter(console, len(todo), f"{spec.model} {spec.name}", progress) as reporter:
+                try:
+                    if client is None:
+                        _run_here(spec, path, todo, reporter)
+                    else:
+                        _run_on_cluster(client, spec, path, todo, reporter, retries)
+                except KeyboardInterrupt:
+                    interrupted = True
+    final = store.read_status(path)
+    outcome = Outcome(int(final.size), int((final == store.DONE).sum()), int((final == store.FAILED).sum()),
+                      int((final == store.PENDING).sum()), len(todo), interrupted)
+    if interrupted:
+        console.print(f"interrupted: {outcome.done} done, {outcome.failed} failed, {outcome.pending} pending; "
+                      "run the same command again to resume")
+    return outcome
+
+
+def _run_here(spec: SweepSpec, path: str, todo: list[Point], reporter: _Reporter) -> None:
+    for p in todo:
+        _, status, _ = run_point(path, spec.model, p.params, spec.settings, p.index, p.seed)
+        reporter.update(status)
+
+
+def _run_on_cluster(client, spec: SweepSpec, path: str, todo: list[Point], reporter: _Reporter, retries: int) -> None:
+    from distributed import as_completed
+
+    futures = {
+        client.submit(run_point, path, spec.model, p.params, spec.settings, p.index, p.seed, retries=retries, pure=False): p
+        for p in todo
+    }
+    try:
+        for future in as_completed(futures):
+            point = futures.pop(future)
+            try:
+                _, status, _ = future.result()
+            except Exception as err:  # the task itself could not complete (e.g. its worker kept dying)
+                store.writer(path).failed(point.index, error_text(err), np.nan, "")
+                status = store.FAILED
+            reporter.update(status)
+    except KeyboardInterrupt:
+        client.cancel(list(futures))
+        raise

@@ -1,0 +1,250 @@
+"""SweepSpec: what to run -- model, axes, replicas, fixed parameters, settings, root seed.
+
+A spec comes from a TOML file or from command-line options and is validated
+against the model's declarations before anything is written. Axis values are a
+list of numbers, or a string: ``"0.1,0.2,0.5"`` (a list), ``"start:stop:num"``
+(``num`` linearly spaced values) or ``"start:stop:num:log"`` (geometric). Every
+error names the axis (or parameter, or setting) at fault.
+
+TOML layout::
+
+    model = "meanfield"
+    name = "quickstart"        # optional, default: the file's stem
+    seed = 2026                # root seed, optional, default 0
+    replicas = 2               # optional, default 1
+    out = "quickstart.zarr"    # optional default output store
+
+    [axes]                     # sweep dimensions, in this order
+    T = "0.05:1:12:log"
+    alpha = [0.11]
+
+    [parameters]               # fixed model parameters
+    N = 500
+
+    [settings]                 # model run settings
+    duration = 200
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from epmsweep.model import InvalidInput, get_model
+from epmsweep.model.base import Model, Value
+
+_TOP_LEVEL_KEYS = {"model", "name", "seed", "replicas", "out", "axes", "parameters", "settings"}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep. ``parameters`` and ``settings`` hold every model value, defaults
+    included, so two specs are equal exactly when they would produce the same store."""
+
+    model: str
+    axes: dict[str, list[Value]]
+    parameters: dict[str, Value]
+    settings: dict[str, Value]
+    replicas: int = 1
+    seed: int = 0
+    name: str = "sweep"
+    out: str | None = field(default=None, compare=False)
+
+    def to_json(self) -> str:
+        """Canonical JSON (the store's ``spec`` attribute); ``out`` is not part of it."""
+        body = {"model": self.model, "name": self.name, "seed": self.seed, "replicas": self.replicas,
+                "axes": self.axes, "parameters": self.parameters, "settings": self.settings}
+        return json.dumps(body, sort_keys=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> SweepSpec:
+        body = json.loads(text)
+        return cls(body["model"], body["axes"], body["parameters"], body["settings"],
+                   body["replicas"], body["seed"], body["name"])
+
+    @property
+    def n_points(self) -> int:
+        return math.prod(len(v) for v in self.axes.values()) * self.replicas
+
+    def model_instance(self) -> Model:
+        return get_model(self.model)
+
+
+def parse_axis_values(name: str, text: Any) -> list[float]:
+    """Numbers of one axis from a TOML value or a command-line string; see the module docstring."""
+    if isinstance(text, bool):
+        raise InvalidInput(f"axis {name}: {text!r} is not a number")
+    if isinstance(text, int | float):
+        return [float(text)]
+    if isinstance(text, list):
+        values = text
+    elif isinstance(text, str):
+        text = text.strip()
+        if ":" in text:
+            return _parse_range(name, text)
+        values = [v for v in (s.strip() for s in text.split(",")) if v]
+    else:
+        raise InvalidInput(f"axis {name}: {text!r} is neither a number, a list nor a string")
+    out = []
+    for v in values:
+        try:
+            if isinstance(v, bool):
+                raise ValueError
+            out.append(float(v))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"axis {name}: {v!r} is not a number (in {text!r})") from None
+    return out
+
+
+def _parse_range(name: str, text: str) -> list[float]:
+    parts = text.split(":")
+    usage = "expected start:stop:num or start:stop:num:log"
+    if len(parts) not in (3, 4) or (len(parts) == 4 and parts[3].strip().lower() != "log"):
+        raise InvalidInput(f"axis {name}: cannot parse range {text!r}: {usage}")
+    try:
+        start, stop = float(parts[0]), float(parts[1])
+        num = int(parts[2])
+    except ValueError:
+        raise InvalidInput(f"axis {name}: cannot parse range {text!r}: {usage}, num an integer") from None
+    if num < 1:
+        raise InvalidInput(f"axis {name}: range {text!r} has num = {num}; it must be at least 1")
+    if len(parts) == 4:
+        if start <= 0 or stop <= 0:
+            raise InvalidInput(f"axis {name}: geometric range {text!r} needs start > 0 and stop > 0")
+        return [float(v) for v in np.geomspace(start, stop, num)]
+    return [float(v) for v in np.linspace(start, stop, num)]
+
+
+def build_spec(model_name: str, axes: Mapping[str, Any], parameters: Mapping[str, Any] | None = None,
+               settings: Mapping[str, Any] | None = None, replicas: Any = 1, seed: Any = 0,
+               name: str | None = None, out: str | None = None) -> SweepSpec:
+    """Validate everything against the model's declarations and return the spec.
+
+    Checks: the model exists; each axis and fixed parameter is a parameter of the
+    model, and no name is both; each axis is non-empty, has no duplicates and every
+    value is allowed; settings are known and allowed; replicas >= 1; and the model's
+    own cross-checks pass at every grid point.
+    """
+    model = get_model(model_name)
+    parameters, settings = dict(parameters or {}), dict(settings or {})
+    if not axes:
+        raise InvalidInput("the sweep has no axes: give at least one, e.g. --T 0.1,0.2")
+    for axis in axes:
+        if axis not in model.parameters:
+            raise InvalidInput(f"axis {axis}: not a parameter of model {model.name!r}; parameters: "
+                               f"{', '.join(model.parameters)}")
+        if axis in parameters:
+            raise InvalidInput(f"axis {axis}: also given as a fixed parameter; give it once")
+    resolved_axes: dict[str, list[Value]] = {}
+    for axis, raw in axes.items():
+        values = parse_axis_values(axis, raw)
+        if not values:
+            raise InvalidInput(f"axis {axis}: empty; give at least one value")
+        checked = []
+        for v in values:
+            try:
+                checked.append(model.parameters[axis].coerce(axis, v))
+            except InvalidInput as err:
+                raise InvalidInput(f"axis {axis}: {err}") from None
+        duplicates = sorted({v for v in checked if checked.count(v) > 1})
+        if duplicates:
+            raise InvalidInput(f"axis {axis}: duplicate values {', '.join(f'{v:g}' for v in duplicates)}")
+        resolved_axes[axis] = checked
+    fixed = model.resolve_params(parameters)
+    for axis in resolved_axes:
+        del fixed[axis]
+    resolved_settings = model.resolve_settings(settings)
+    try:
+        n_replicas = int(replicas)
+        if n_replicas != float(replicas) or n_replicas < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InvalidInput(f"replicas = {replicas!r} is not allowed: expected an integer >= 1") from None
+    try:
+        root_seed = int(seed)
+        if root_seed != float(seed) or root_seed < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InvalidInput(f"seed = {seed!r} is not allowed: expected an integer >= 0") from None
+    spec = SweepSpec(model.name, resolved_axes, fixed, resolved_settings, n_replicas, root_seed, name or "sweep", out)
+    _check_every_point(model, spec)
+    return spec
+
+
+def _check_every_point(model: Model, spec: SweepSpec) -> None:
+    """Run the model's cross-checks (e.g. bins covering the band) at every grid point."""
+    names = list(spec.axes)
+    for combo in itertools.product(*spec.axes.values()):
+        params = {**spec.parameters, **dict(zip(names, combo))}
+        try:
+            model.check(params, spec.settings)
+        except InvalidInput as err:
+            where = ", ".join(f"{n} = {v:g}" for n, v in zip(names, combo))
+            raise InvalidInput(f"at {where}: {err}") from None
+
+
+def _number_or_text(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def split_assignments(model_name: str, assignments: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``NAME=VALUE`` items (``--set``): fixed model parameters and run settings, told apart by name."""
+    model = get_model(model_name)
+    parameters: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    for item in assignments:
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise InvalidInput(f"--set {item!r}: expected NAME=VALUE, e.g. --set N=1000")
+        if name in model.parameters:
+            parameters[name] = _number_or_text(value.strip())
+        elif name in model.settings:
+            settings[name] = _number_or_text(value.strip())
+        else:
+            raise InvalidInput(f"--set {item!r}: {name!r} is neither a parameter nor a setting of model {model.name!r}; "
+                               f"parameters: {', '.join(model.parameters)}; settings: {', '.join(model.settings)}")
+    return parameters, settings
+
+
+def load_spec_file(path: str | Path, axes: Mapping[str, Any] | None = None, assignments: list[str] | None = None,
+                   **top_level: Any) -> SweepSpec:
+    """Read a TOML spec. Command-line ``axes`` and ``assignments`` (NAME=VALUE, parameters or
+    settings) are merged into the file's tables, and a name given on the command line as an
+    axis or a fixed value wins over the file; ``top_level`` values that are not None
+    (replicas, seed, name, out) replace the file's."""
+    path = Path(path)
+    try:
+        body = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InvalidInput(f"spec file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InvalidInput(f"spec file {str(path)!r} is not valid TOML: {err}") from None
+    unknown = sorted(set(body) - _TOP_LEVEL_KEYS)
+    if unknown:
+        raise InvalidInput(f"spec file {str(path)!r}: unknown keys {', '.join(unknown)}; known: {', '.join(sorted(_TOP_LEVEL_KEYS))}")
+    if "model" not in body:
+        raise InvalidInput(f"spec file {str(path)!r} does not name a model (model = \"meanfield\")")
+    parameters, settings = split_assignments(body["model"], assignments or [])
+    file_axes, file_parameters = dict(body.get("axes", {})), dict(body.get("parameters", {}))
+    for name in axes or {}:
+        file_parameters.pop(name, None)
+    for name in parameters:
+        file_axes.pop(name, None)
+    body.update({k: v for k, v in top_level.items() if v is not None})
+    return build_spec(body["model"], {**file_axes, **(axes or {})}, {**file_parameters, **parameters},
+                      {**body.get("settings", {}), **settings}, body.get("replicas", 1), body.get("seed", 0),
+                      body.get("name", path.stem), body.get("out"))

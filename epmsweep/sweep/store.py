@@ -1,0 +1,246 @@
+"""The sweep's Zarr store: layout, per-point writes, resume and validation.
+
+One Zarr (format 3) store per sweep, readable with nothing but ``xarray.open_zarr``:
+
+* dims: the sweep axes in spec order, then ``replica``, then each output's own dims;
+  coordinates carry CF ``units`` and ``long_name``;
+* every per-point variable is chunked 1 along every sweep dim and ``replica``, so two
+  points never share a chunk: workers write concurrently without locks. (xarray's
+  chunk-safety check does not see plain numpy region writes, so this layout is what
+  keeps concurrent writers from losing data.) zarr writes each chunk atomically, so a
+  worker killed mid-write leaves no torn chunk;
+* bookkeeping per point: ``status`` (0 pending -- the fill value, 1 done, -1 failed),
+  ``seed``, ``wall_seconds``, ``host``, and ``error`` (the traceback of a failed point);
+* explicit fill values: NaN for float outputs, the dtype's minimum for integer ones,
+  both declared as ``_FillValue`` so readers see NaN where a point has no result;
+  ``status`` has fill 0 and no ``_FillValue``, so pending reads as 0;
+* attributes: the spec (canonical JSON), model, package version, creation time;
+  consolidated metadata, so opening a large store is one read.
+
+A point is done only when its ``status`` is 1, and ``status`` is written after all
+its outputs. Nothing is ever inferred from the data: zarr does not write chunks equal
+to the fill value, and NaN can be a legitimate result.
+
+Format 3 rather than 2: zarr-python >= 3 and xarray read and write it natively, and
+its ``dimension_names`` make the layout self-describing; readers need zarr-python >= 3.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+
+import epmsweep
+from epmsweep.model import InvalidInput
+from epmsweep.model.base import Value
+from epmsweep.sweep.plan import grid_shape, seed_grid
+from epmsweep.sweep.spec import SweepSpec
+
+PENDING, DONE, FAILED = 0, 1, -1
+BOOKKEEPING = ("status", "seed", "wall_seconds", "host", "error")
+
+warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+
+
+class StoreError(InvalidInput):
+    """The output path cannot hold this sweep (not a store, or a store of another spec)."""
+
+
+# ---- layout -----------------------------------------------------------------
+def _fill_value(dtype: np.dtype) -> Value:
+    if np.issubdtype(dtype, np.floating):
+        return np.nan
+    if np.issubdtype(dtype, np.integer):
+        return np.iinfo(dtype).min
+    raise ValueError(f"unsupported output dtype {dtype}")
+
+
+def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
+    """The empty dataset of a sweep (lazy, nothing computed) and its Zarr encoding."""
+    model = spec.model_instance()
+    outputs = model.outputs(spec.settings)
+    point_dims = (*spec.axes, "replica")
+    shape = grid_shape(spec)
+    point_chunks = (1,) * len(point_dims)
+    clash = set(outputs.coords) & set(point_dims)
+    if clash:
+        raise StoreError(f"model {model.name!r} has output dims {sorted(clash)} that clash with the sweep axes")
+
+    coords: dict = {}
+    for axis, values in spec.axes.items():
+        f = model.parameters[axis]
+        coords[axis] = (axis, np.asarray(values, dtype=np.int64 if f.kind is int else np.float64),
+                        {"units": f.units, "long_name": f.doc})
+    coords["replica"] = ("replica", np.arange(spec.replicas), {"units": "1", "long_name": "independent replica (own seed)"})
+    for name, c in outputs.coords.items():
+        coords[name] = (name, c.values, {"units": c.units, "long_name": c.long_name})
+
+    data, encoding = {}, {}
+    for name, out in outputs.variables.items():
+        dtype = np.dtype(out.dtype)
+        fill = _fill_value(dtype)
+        own = tuple(len(outputs.coords[d].values) for d in out.dims)
+        data[name] = ((*point_dims, *out.dims), da.full(shape + own, fill, dtype=dtype, chunks=-1),
+                      {"units": out.units, "long_name": out.long_name})
+        encoding[name] = {"chunks": point_chunks + own, "fill_value": fill, "_FillValue": fill}
+
+    string = np.dtypes.StringDType()
+    data["status"] = (point_dims, da.zeros(shape, dtype=np.int8, chunks=-1),
+                      {"long_name": "point status", "flag_values": [FAILED, PENDING, DONE],
+                       "flag_meanings": "failed pending done", "units": "1"})
+    data["seed"] = (point_dims, seed_grid(spec), {"long_name": "64-bit seed given to the model for this point", "units": "1"})
+    data["wall_seconds"] = (point_dims, da.full(shape, np.nan, chunks=-1), {"long_name": "wall time of the point", "units": "s"})
+    data["host"] = (point_dims, da.full(shape, "", dtype=string, chunks=-1), {"long_name": "host that ran the point"})
+    data["error"] = (point_dims, da.full(shape, "", dtype=string, chunks=-1),
+                     {"long_name": "traceback of a failed point (empty otherwise)"})
+    encoding["status"] = {"chunks": point_chunks, "fill_value": 0}
+    encoding["seed"] = {"chunks": shape}
+    encoding["wall_seconds"] = {"chunks": point_chunks, "fill_value": np.nan, "_FillValue": np.nan}
+    encoding["host"] = {"chunks": point_chunks}
+    encoding["error"] = {"chunks": point_chunks}
+
+    attrs = {
+        "title": spec.name,
+        "model": spec.model,
+        "spec": spec.to_json(),
+        "epmsweep_version": epmsweep.__version__,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "Conventions": "CF-1.10",
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs), encoding
+
+
+def create(path: str | Path, spec: SweepSpec) -> None:
+    """Write the store's metadata, coordinates and seeds; no point data."""
+    ds, encoding = layout(spec)
+    ds.to_zarr(path, mode="w", compute=False, encoding=encoding, zarr_format=3, consolidated=True)
+
+
+# ---- opening and checking ---------------------------------------------------
+def _open_group(path: Path) -> zarr.Group | None:
+    try:
+        return zarr.open_group(path, mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
+        return None
+
+
+def read_spec(path: str | Path) -> SweepSpec:
+    """The spec an existing epmsweep store was created with (StoreError otherwise)."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"store {str(path)!r} does not exist")
+    group = _open_group(path) if path.is_dir() else None
+    if group is None:
+        raise StoreError(f"{str(path)!r} is not a Zarr store")
+    if "spec" not in group.attrs or "epmsweep_version" not in group.attrs:
+        raise StoreError(f"{str(path)!r} is a Zarr store that was not written by epmsweep")
+    return SweepSpec.from_json(group.attrs["spec"])
+
+
+def read_status(path: str | Path) -> np.ndarray:
+    """Per-point status array (PENDING, DONE, FAILED) of an existing store."""
+    return zarr.open_array(Path(path) / "status", mode="r")[...]
+
+
+def prepare(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> bool:
+    """Make ``path`` ready for ``spec``: create the store, or accept an existing store of the
+    same spec (resume). Returns True if it was created. Refuses, changing nothing, when the
+    path is a file or a non-store directory, or a store of another spec (unless
+    ``overwrite``; even then only an epmsweep store is ever deleted)."""
+    path = Path(path)
+    if path.is_file():
+        raise StoreError(f"output {str(path)!r} is an existing file, not a Zarr store; choose another path")
+    if path.is_dir() and any(path.iterdir()):
+        existing = read_spec(path)  # raises for non-stores
+        if existing == spec:
+            return False
+        if not overwrite:
+            raise StoreError(f"store {str(path)!r} holds a different sweep ({describe_difference(existing, spec)}); "
+                             "rerun the original command to resume it, pass --overwrite to replace it, or choose "
+                             "another output path")
+        shutil.rmtree(path)
+    create(path, spec)
+    return True
+
+
+def describe_difference(old: SweepSpec, new: SweepSpec) -> str:
+    """Which parts of two specs differ, for error messages."""
+    diffs = []
+    for part in ("model", "name", "seed", "replicas"):
+        if getattr(old, part) != getattr(new, part):
+            diffs.append(f"{part}: store {getattr(old, part)!r}, now {getattr(new, part)!r}")
+    for part in ("axes", "parameters", "settings"):
+        a, b = getattr(old, part), getattr(new, part)
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                diffs.append(f"{part}.{key}: store {a.get(key)!r}, now {b.get(key)!r}")
+    return "; ".join(diffs)
+
+
+# ---- per-point writes (run on the workers) ------------------------------------
+class PointWriter:
+    """Writes the results of single points into an existing store; status last."""
+
+    def __init__(self, path: str | Path):
+        group = zarr.open_group(Path(path), mode="r+", use_consolidated=True)
+        self.arrays = {name: arr for name, arr in group.arrays()}
+
+    def done(self, index: tuple[int, ...], outputs: Mapping[str, np.ndarray], wall: float, host: str) -> None:
+        for name, value in outputs.items():
+            self.arrays[name][index] = value
+        self._finish(index, DONE, wall, host, "")
+
+    def failed(self, index: tuple[int, ...], error: str, wall: float, host: str) -> None:
+        self._finish(index, FAILED, wall, host, error)
+
+    def _finish(self, index: tuple[int, ...], status: int, wall: float, host: str, error: str) -> None:
+        self.arrays["wall_seconds"][index] = wall
+        self.arrays["host"][index] = host
+        self.arrays["error"][index] = error
+        self.arrays["status"][index] = status
+
+
+_WRITERS: dict[str, PointWriter] = {}
+
+
+def writer(path: str | Path) -> PointWriter:
+    """A PointWriter per store and process, so array metadata is read once per worker."""
+    key = str(Path(path).resolve())
+    if key not in _WRITERS:
+        _WRITERS[key] = PointWriter(key)
+    return _WRITERS[key]
+
+
+def summary(path: str | Path) -> dict:
+    """Counts, wall-time statistics and failures of a store, for ``epmsweep status``."""
+    spec = read_spec(path)
+    group = zarr.open_group(Path(path), mode="r")
+    status = group["status"][...]
+    wall = group["wall_seconds"][...]
+    failed_idx = np.argwhere(status == FAILED)
+    names = list(spec.axes)
+    failures = []
+    for idx in failed_idx:
+        where = {n: spec.axes[n][i] for n, i in zip(names, idx[:-1])}
+        where["replica"] = int(idx[-1])
+        text = str(group["error"][tuple(idx)])
+        failures.append((where, text.strip().splitlines()[0] if text.strip() else "(no error text)"))
+    done_wall = wall[status == DONE]
+    return {
+        "spec": spec,
+        "total": int(status.size),
+        "done": int((status == DONE).sum()),
+        "failed": int((status == FAILED).sum()),
+        "pending": int((status == PENDING).sum()),
+        "failures": failures,
+        "wall": done_wall,
+        "attrs": dict(group.attrs),
+    }
