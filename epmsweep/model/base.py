@@ -58,8 +58,10 @@ class Field:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind is bool:
             return "true or false"
-        lo = "(" if self.lower_open else "["
-        hi = ")" if self.upper_open else "]"
+        if self.kind is str:
+            return "a string"
+        lo = "(" if self.lower_open or self.lower is None else "["
+        hi = ")" if self.upper_open or self.upper is None else "]"
         low = "-inf" if self.lower is None else f"{self.lower:g}"
         up = "inf" if self.upper is None else f"{self.upper:g}"
         what = "an integer" if self.kind is int else "a number"

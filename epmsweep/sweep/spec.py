@@ -191,15 +191,6 @@ def _check_every_point(model: Model, spec: SweepSpec) -> None:
             raise InvalidInput(f"at {where}: {err}") from None
 
 
-def _number_or_text(text: str) -> int | float | str:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def split_assignments(model_name: str, assignments: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``NAME=VALUE`` items (``--set``): fixed model parameters and run settings, told apart by name."""
     model = get_model(model_name)
@@ -211,9 +202,9 @@ def split_assignments(model_name: str, assignments: list[str]) -> tuple[dict[str
         if not eq or not name:
             raise InvalidInput(f"--set {item!r}: expected NAME=VALUE, e.g. --set N=1000")
         if name in model.parameters:
-            parameters[name] = _number_or_text(value.strip())
+            parameters[name] = value.strip()  # the model's Field converts and checks it
         elif name in model.settings:
-            settings[name] = _number_or_text(value.strip())
+            settings[name] = value.strip()
         else:
             raise InvalidInput(f"--set {item!r}: {name!r} is neither a parameter nor a setting of model {model.name!r}; "
                                f"parameters: {', '.join(model.parameters)}; settings: {', '.join(model.settings)}")

@@ -27,10 +27,11 @@ its ``dimension_names`` make the layout self-describing; readers need zarr-pytho
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import dask.array as da
@@ -47,7 +48,14 @@ from epmsweep.sweep.spec import SweepSpec
 PENDING, DONE, FAILED = 0, 1, -1
 BOOKKEEPING = ("status", "seed", "wall_seconds", "host", "error")
 
-warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+
+
+@contextlib.contextmanager
+def _consolidated_metadata_ok() -> Iterator[None]:
+    """zarr warns that consolidated metadata is not yet part of the v3 spec; we use it on purpose."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        yield
 
 
 class StoreError(InvalidInput):
@@ -121,7 +129,8 @@ def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
 def create(path: str | Path, spec: SweepSpec) -> None:
     """Write the store's metadata, coordinates and seeds; no point data."""
     ds, encoding = layout(spec)
-    ds.to_zarr(path, mode="w", compute=False, encoding=encoding, zarr_format=3, consolidated=True)
+    with _consolidated_metadata_ok():
+        ds.to_zarr(path, mode="w", compute=False, encoding=encoding, zarr_format=3, consolidated=True)
 
 
 # ---- opening and checking ---------------------------------------------------
@@ -190,7 +199,8 @@ class PointWriter:
     """Writes the results of single points into an existing store; status last."""
 
     def __init__(self, path: str | Path):
-        group = zarr.open_group(Path(path), mode="r+", use_consolidated=True)
+        with _consolidated_metadata_ok():
+            group = zarr.open_group(Path(path), mode="r+", use_consolidated=True)
         self.arrays = {name: arr for name, arr in group.arrays()}
 
     def done(self, index: tuple[int, ...], outputs: Mapping[str, np.ndarray], wall: float, host: str) -> None:
