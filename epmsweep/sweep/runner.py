@@ -131,7 +131,7 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
     interrupted = False
     if todo:
         with cluster.connect(options) as client:
-            if client is not None and getattr(client, "dashboard_link", None):
+            if client is not None and options.dashboard and getattr(client, "dashboard_link", None):
                 console.print(f"dashboard: {client.dashboard_link}")
             with _Reporter(console, len(todo), f"{spec.model} {spec.name}", progress) as reporter:
                 try:
