@@ -190,17 +190,17 @@ print(float(v), ds.y.attrs["units"], int((ds.status == 1).sum()))
 
 
 def test_store_opens_with_plain_xarray_while_running_and_after(tmp_path):
-    args = ["run", "probe", "--x", "0:1:11", "--set", "work=0.3", "--out", "s.zarr", "--workers", "2", "--no-progress"]
+    args = ["run", "probe", "--x", "0:1:21", "--set", "work=0.5", "--out", "s.zarr", "--workers", "2", "--no-progress"]
     proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: 1 <= done_count(tmp_path / "s.zarr"), timeout=90)
     during = subprocess.run([sys.executable, "-c", READER, "s.zarr"], cwd=tmp_path, capture_output=True, text=True)
     assert during.returncode == 0, during.stderr
-    assert int(during.stdout.split()[-1]) < 11  # read while the sweep was still going
+    assert int(during.stdout.split()[-1]) < 21  # read while the sweep was still going
     proc.communicate(timeout=120)
     after = subprocess.run([sys.executable, "-c", READER, "s.zarr"], cwd=tmp_path, capture_output=True, text=True)
     assert after.returncode == 0, after.stderr
     value, units, done = after.stdout.split()
-    assert float(value) == pytest.approx(0.25) and units == "1" and int(done) == 11
+    assert float(value) == pytest.approx(0.25) and units == "1" and int(done) == 21
 
 
 def test_meanfield_store_selects_by_physical_coordinates(tmp_path):
