@@ -39,8 +39,10 @@ from typing import Any
 import numpy as np
 
 from epmsweep.model import InvalidInput, get_model
-from epmsweep.model.base import Model, Value
+from epmsweep.model.base import Field, Model, Value
 
+_REPLICAS = Field(1, "independent replicas per grid point", kind=int, lower=1)
+_ROOT_SEED = Field(0, "root seed of the sweep", kind=int, lower=0)
 _TOP_LEVEL_KEYS = {"model", "name", "seed", "replicas", "out", "axes", "parameters", "settings"}
 
 
@@ -162,18 +164,8 @@ def build_spec(model_name: str, axes: Mapping[str, Any], parameters: Mapping[str
     for axis in resolved_axes:
         del fixed[axis]
     resolved_settings = model.resolve_settings(settings)
-    try:
-        n_replicas = int(replicas)
-        if n_replicas != float(replicas) or n_replicas < 1:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise InvalidInput(f"replicas = {replicas!r} is not allowed: expected an integer >= 1") from None
-    try:
-        root_seed = int(seed)
-        if root_seed != float(seed) or root_seed < 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise InvalidInput(f"seed = {seed!r} is not allowed: expected an integer >= 0") from None
+    n_replicas = _REPLICAS.coerce("replicas", replicas)
+    root_seed = _ROOT_SEED.coerce("seed", seed)
     spec = SweepSpec(model.name, resolved_axes, fixed, resolved_settings, n_replicas, root_seed, name or "sweep", out)
     _check_every_point(model, spec)
     return spec
