@@ -217,7 +217,7 @@ def available_models() -> list[str]:
 
 
 def _load_builtin_models() -> None:
-    from epmsweep.model import fokker_planck, meanfield, probe  # noqa: F401  (registration side effect)
+    from epmsweep.model import fokker_planck, lattice, meanfield, probe  # noqa: F401  (registration side effect)
 
 
 def uniform_bins(lo: float, hi: float, n: int) -> np.ndarray:

@@ -1,0 +1,172 @@
+"""Streaming estimators for the lattice model: memory fixed by the settings, not run length.
+
+Time correlations use a multiple-tau scheme: samples arrive every ``dt_s`` (the
+sampling interval); level l keeps the last ``BLOCK - 1`` samples taken every
+BLOCK^l samples, so lags i * BLOCK^l * dt_s, i = 1 .. BLOCK - 1, are measured with
+every available time origin of that spacing. With BLOCK = 10 the lag grid has 9
+points per decade (1..9, 10..90, 100..900, ... times dt_s) -- the settings' "log-spaced
+lag grid" -- and the memory is levels x 9 samples of the tracked quantities. Per lag:
+
+* MSD(lag) = <|r(t0 + lag) - r(t0)|^2> over tracers and origins, D = MSD / (4 lag);
+* S(q, lag) = <cos(q . (r(t0 + lag) - r(t0)))> over tracers, origins and the wave
+  vectors (q, 0) and (0, q) of equal modulus (paper 002's definition), q = 2 pi k / L;
+  cos(k theta) for all k comes from one cosine per axis by the Chebyshev recurrence;
+* C_u(lag) = <u(t0) . u(t0 + lag)> / <u . u>, u the tracer displacement over one
+  sampling interval;
+* C_sigma(lag) = cov(sigma_i(t0), sigma_i(t0 + lag)) / var(sigma_i) over probe sites.
+
+Distributions are histograms on fixed (log-spaced) bins, with under/overflow counts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+BLOCK = 10
+
+
+def lag_grid(sample_interval: float, levels: int) -> np.ndarray:
+    """Lags i * 10^l * sample_interval, i = 1..9, l = 0..levels-1 (increasing)."""
+    return np.array([i * BLOCK**lev * sample_interval for lev in range(levels) for i in range(1, BLOCK)])
+
+
+@njit(cache=True)
+def _correlate(level, pos, u, sig, pos_buf, u_buf, sig_buf, filled, head, k_max,
+               msd, pairs, sq, cu, cs_xy, cs_x, cs_y, cs_n, box):
+    """Add the pairs (now, each stored sample of ``level``) and store now in the ring."""
+    slots = pos_buf.shape[1]
+    n_tr = pos.shape[0]
+    n_pr = sig.shape[0]
+    two_pi_over_box = 2.0 * math.pi / box
+    for i in range(1, filled[level] + 1):
+        slot = (head[level] - i) % slots
+        k = level * slots + (i - 1)
+        for m in range(n_tr):
+            dx = pos[m, 0] - pos_buf[level, slot, m, 0]
+            dy = pos[m, 1] - pos_buf[level, slot, m, 1]
+            msd[k] += dx * dx + dy * dy
+            cu[k] += u[m, 0] * u_buf[level, slot, m, 0] + u[m, 1] * u_buf[level, slot, m, 1]
+            # cos(j theta) for j = 1..k_max by the Chebyshev recurrence, both axes
+            cx, cy = math.cos(two_pi_over_box * dx), math.cos(two_pi_over_box * dy)
+            px, py = 1.0, 1.0
+            qx, qy = cx, cy
+            for j in range(k_max):
+                sq[k, j] += 0.5 * (qx + qy)
+                nx, ny = 2.0 * cx * qx - px, 2.0 * cy * qy - py
+                px, py, qx, qy = qx, qy, nx, ny
+        pairs[k] += n_tr
+        for p in range(n_pr):
+            a, b = sig_buf[level, slot, p], sig[p]
+            cs_xy[k] += a * b
+            cs_x[k] += a
+            cs_y[k] += b
+        cs_n[k] += n_pr
+    h = head[level]
+    pos_buf[level, h] = pos
+    u_buf[level, h] = u
+    sig_buf[level, h] = sig
+    head[level] = (h + 1) % slots
+    if filled[level] < slots:
+        filled[level] += 1
+
+
+class TimeCorrelations:
+    """MSD, S(q, lag), C_u and C_sigma on the lag grid; see the module docstring."""
+
+    def __init__(self, n_tracers: int, n_probes: int, levels: int, sample_interval: float, k_max: int, box: float):
+        slots = BLOCK - 1
+        self.levels, self.k_max, self.box = levels, k_max, box
+        self.lags = lag_grid(sample_interval, levels)
+        n_lags = self.lags.size
+        self.pos_buf = np.zeros((levels, slots, n_tracers, 2))
+        self.u_buf = np.zeros((levels, slots, n_tracers, 2))
+        self.sig_buf = np.zeros((levels, slots, n_probes))
+        self.filled = np.zeros(levels, np.int64)
+        self.head = np.zeros(levels, np.int64)
+        self.count = 0
+        self.msd = np.zeros(n_lags)
+        self.pairs = np.zeros(n_lags)
+        self.sq = np.zeros((n_lags, k_max))
+        self.cu = np.zeros(n_lags)
+        self.cs_xy, self.cs_x, self.cs_y, self.cs_n = (np.zeros(n_lags) for _ in range(4))
+        self.uu = 0.0
+        self.uu_n = 0
+        self.ss = self.s1 = 0.0
+        self.s_n = 0
+
+    def sample(self, pos: np.ndarray, u: np.ndarray, sig: np.ndarray) -> None:
+        """One sample: tracer positions (unwrapped), their displacement since the last
+        sample, and the stresses at the probe sites."""
+        self.uu += float((u * u).sum())
+        self.uu_n += u.shape[0]
+        self.ss += float((sig * sig).sum())
+        self.s1 += float(sig.sum())
+        self.s_n += sig.size
+        for level in range(self.levels):
+            if self.count % BLOCK**level:
+                break
+            _correlate(level, pos, u, sig, self.pos_buf, self.u_buf, self.sig_buf, self.filled, self.head,
+                       self.k_max, self.msd, self.pairs, self.sq, self.cu, self.cs_xy, self.cs_x, self.cs_y,
+                       self.cs_n, self.box)
+        self.count += 1
+
+    def results(self) -> dict[str, np.ndarray]:
+        """Estimates per lag (NaN where a lag had no pair of samples yet)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pairs = np.where(self.pairs > 0, self.pairs, np.nan)
+            msd = self.msd / pairs
+            mean_uu = self.uu / self.uu_n if self.uu_n else np.nan
+            n = np.where(self.cs_n > 0, self.cs_n, np.nan)
+            mean_s = self.s1 / self.s_n if self.s_n else np.nan
+            var_s = self.ss / self.s_n - mean_s**2 if self.s_n else np.nan
+            cov = self.cs_xy / n - (self.cs_x / n) * (self.cs_y / n)
+            return {
+                "msd": msd,
+                "diffusion": msd / (4.0 * self.lags),
+                "s_q": self.sq / pairs[:, None],
+                "c_u": self.cu / pairs / mean_uu,
+                "c_sigma": cov / var_s,
+            }
+
+
+def log_edges(lo: float, hi: float, n: int) -> np.ndarray:
+    """n log-spaced bins between lo and hi (n + 1 edges)."""
+    return np.geomspace(lo, hi, n + 1)
+
+
+@njit(cache=True, inline="always")
+def edge_slot(v, edges):
+    """Slot of v in counts of length len(edges) + 1: 0 underflow, len(edges) overflow,
+    j + 1 for edges[j] <= v < edges[j + 1] (edges increasing; bisection)."""
+    n = edges.size
+    if v < edges[0]:
+        return 0
+    if v >= edges[n - 1]:
+        return n
+    lo, hi = 0, n - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if v >= edges[mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo + 1
+
+
+@njit(cache=True)
+def histogram_add(values, edges, counts, weight):
+    """Add ``values`` to ``counts`` (see ``edge_slot`` for the layout)."""
+    for v in values.ravel():
+        counts[edge_slot(v, edges)] += weight
+
+
+def density(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Probability density on the bins from counts with under/overflow slots; normalised by
+    the total count (including out-of-range), so it integrates to the in-range fraction."""
+    total = counts.sum()
+    if total == 0:
+        return np.full(edges.size - 1, np.nan)
+    return counts[1:-1] / (total * np.diff(edges))
