@@ -13,6 +13,11 @@ Setting ``rules`` picks the dynamics:
   fixed rate, chosen so that the mean fraction of active sites is the parameter
   ``activity`` (two-state chain: rate = activity / ((1 - activity) tau_res));
   everything else as above. Compare with the thermal rule at matched activity.
+* ``baron-biroli`` -- paper 000's rule (Eqs. 1-4), event-driven in continuous time:
+  barrier K (sigma_c - |sigma|)^a, rate nu/tau, stress redrawn from y(sigma), drop
+  spread by a randomly oriented Eshelby kernel (:mod:`epmsweep.model.lattice_events`).
+  The finite-dimensional model of the mean-field theory; it has no tracers (its
+  outputs are Gamma, its windows, P(sigma), psi and C_sigma).
 
 What paper 002 leaves unstated is explicit here:
 
@@ -47,12 +52,13 @@ import numpy as np
 import scipy.fft
 
 from epmsweep.model import lattice_kernels as lk
+from epmsweep.model.lattice_events import simulate_events
 from epmsweep.model.base import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value, register
 from epmsweep.model.observables import TimeCorrelations, density, histogram_add, lag_grid, log_edges
 from epmsweep.model.propagator import FORMS, Q0_MODES, Propagator, eshelby
 from epmsweep.model.rules import stress_coord, stress_edges
 
-RULES = ("ferrero-thermal", "ferrero-random")
+RULES = ("ferrero-thermal", "ferrero-random", "baron-biroli")
 
 #: Use the FFT path when more than this many sites per log2(N) are active: one shifted
 #: kernel costs ~N flops, one FFT step ~N log2 N (benchmarks/bench_lattice.py).
@@ -135,15 +141,23 @@ LATTICE_PARAMETERS: dict[str, Field] = {
     "tau_res": Field(1.0, "mean duration of an event (deactivation rate 1/tau_res)", "time", float, 0.0, None, lower_open=True),
     "sigma_Y": Field(1.0, "local yield stress in the activation rule", "stress", float, 0.0, None),
     "Gamma0": Field(1.0, "attempt frequency: activation rate cap", "1/time", float, 0.0, None, lower_open=True),
-    "tau": Field(1.0, "mechanical time scale in the strain rate eps0/(strain_divisor tau)", "time", float, 0.0, None,
-                 lower_open=True),
+    "tau": Field(1.0, "time unit: strain rate eps0/(strain_divisor tau) (paper 002); relaxation rate nu/tau (paper 000)",
+                 "time", float, 0.0, None, lower_open=True),
+    "a": Field(1.5, "baron-biroli only: barrier exponent in dE = K (sigma_c - |sigma|)^a", "1", float, 0.0, None,
+               lower_open=True),
+    "K": Field(1.0, "baron-biroli only: barrier scale", "energy", float, 0.0, None, lower_open=True),
+    "sigma_c": Field(1.0, "baron-biroli only: local yield stress", "stress", float, 0.0, None, lower_open=True),
+    "sigma_0": Field(1.0, "baron-biroli only: decay scale of the redraw density y(sigma)", "stress", float, 0.0, None,
+                     lower_open=True),
     "activity": Field(0.01, "random model only: prescribed mean fraction of active sites", "1", float, 0.0, 1.0,
                       lower_open=True, upper_open=True),
 }
 
 LATTICE_SETTINGS: dict[str, Field] = {
-    "rules": Field("ferrero-thermal", "dynamics: 'ferrero-thermal' (paper 002, Eq. 2) or 'ferrero-random' (random model)",
-                   kind=str, choices=RULES),
+    "rules": Field("ferrero-thermal", "dynamics: 'ferrero-thermal' (paper 002, Eq. 2), 'ferrero-random' (its random "
+                   "model) or 'baron-biroli' (paper 000, Eqs. 1-4, event-driven)", kind=str, choices=RULES),
+    "event_method": Field("auto", "baron-biroli: 'auto', 'thinning' (O(1)/proposal) or 'direct' (O(N)/event)", kind=str,
+                          choices=("auto", "thinning", "direct")),
     "propagator": Field("continuum", "Eshelby kernel: 'continuum' q or 'lattice' 2 sin(q/2)", kind=str, choices=FORMS),
     "q0_mode": Field("fixed-strain", "q = 0 mode: 'fixed-strain' (G(0) = -1) or 'conserved' mean stress (G(0) = 0)",
                      kind=str, choices=Q0_MODES),
@@ -194,6 +208,10 @@ class Lattice(Model):
     settings = LATTICE_SETTINGS
 
     def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
+        if settings["rules"] == "baron-biroli":
+            interval = float(settings["sample_interval"])
+            if float(settings["duration"]) < interval:
+                raise InvalidInput(f"duration = {settings['duration']:g} is shorter than sample_interval = {interval:g}")
         dt = float(settings["dt"])
         rate_cap = float(params["Gamma0"]) * (2.0 if settings["channels"] == "two" else 1.0)
         if settings["rules"] == "ferrero-random":
@@ -207,7 +225,7 @@ class Lattice(Model):
         for lo, hi in (("u_min", "u_max"), ("psi_min", "psi_max"), ("p_sigma_min", "p_sigma_max")):
             if float(settings[lo]) >= float(settings[hi]):
                 raise InvalidInput(f"{lo} = {settings[lo]:g} must be below {hi} = {settings[hi]:g}")
-        if int(settings["q_modes"]) > int(params["L"]) // 2:
+        if settings["rules"] != "baron-biroli" and int(settings["q_modes"]) > int(params["L"]) // 2:
             raise InvalidInput(f"q_modes = {settings['q_modes']} exceeds L/2 = {int(params['L']) // 2}")
         if int(settings["n_probes"]) > int(params["L"]) ** 2:
             raise InvalidInput(f"n_probes = {settings['n_probes']} exceeds the L^2 = {int(params['L']) ** 2} sites")
@@ -217,6 +235,23 @@ class Lattice(Model):
         u_edges = log_edges(float(settings["u_min"]), float(settings["u_max"]), int(settings["u_bins"]))
         psi_edges = log_edges(float(settings["psi_min"]), float(settings["psi_max"]), int(settings["psi_bins"]))
         n_windows = int(settings["n_windows"])
+        if settings["rules"] == "baron-biroli":
+            v = {
+                "gamma": Output((), "float64", "1/time", "plastic activity Gamma: events per site per unit time"),
+                "gamma_t": Output(("window",), "float64", "1/time", "activity in consecutive windows"),
+                "t_window": Output(("window",), "float64", "time", "mid-time of each window since the start of the run"),
+                "events": Output((), "int64", "1", "events during the measurement"),
+                "c_sigma": Output(("lag",), "float64", "1", "local stress autocorrelation C_sigma(lag)"),
+                "psi": Output(("tau_ev",), "float64", "1/time", "density of waiting times between relaxations of a site"),
+                "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary local stress density P(sigma)"),
+            }
+            coords = {
+                "window": Coord(np.arange(n_windows), "1", "measurement window index"),
+                "lag": Coord(lags, "time", "time lag"),
+                "tau_ev": Coord(np.sqrt(psi_edges[1:] * psi_edges[:-1]), "time", "waiting time (bin centre)"),
+                "sigma": stress_coord(settings),
+            }
+            return OutputSpec(v, coords)
         v = {
             "activity": Output((), "float64", "1", "mean fraction of active sites a"),
             "activity_t": Output(("window",), "float64", "1", "fraction of active sites in consecutive windows"),
@@ -243,6 +278,8 @@ class Lattice(Model):
         return OutputSpec(v, coords)
 
     def _run(self, params: dict[str, Value], settings: dict[str, Value], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        if settings["rules"] == "baron-biroli":
+            return simulate_events(params, settings, rng)
         return simulate_time_stepped(params, settings, rng)
 
 

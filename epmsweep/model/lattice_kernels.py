@@ -140,7 +140,10 @@ def transitions(sigma, active, sign, act, n_act_arr, new_act, rng, rule, T, sigm
         i = -1
         while True:
             if p_max < 1.0:
-                i += int(math.log(1.0 - rng.random()) / log_q) + 1  # Geometric(p_max) skip
+                skip = math.log(1.0 - rng.random()) / log_q  # Geometric(p_max) number of failures
+                if skip >= n_sites - i - 1:  # compare as floats: skip can exceed any integer
+                    break
+                i += int(skip) + 1
             else:
                 i += 1
             if i >= n_sites:

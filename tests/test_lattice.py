@@ -1,0 +1,100 @@
+"""Lattice model: exact limits, the random model, exactness of the fast paths, paper 002's
+Arrhenius activity, dt convergence, paper 000's rule, and a sweep through the service."""
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from epmsweep.model import get_model
+from epmsweep.model.lattice import TimeSteppedLattice, _Config
+from epmsweep.model.observables import log_edges
+from epmsweep.model.propagator import eshelby
+from epmsweep.sweep.cluster import ClusterOptions
+from epmsweep.sweep.runner import run_sweep
+from epmsweep.sweep.spec import build_spec
+
+LATTICE = get_model("lattice")
+QUICK = {"burn_in": 10, "duration": 100, "n_tracers": 0, "n_probes": 64, "lag_levels": 3}
+
+
+def batch_error(series: np.ndarray) -> float:
+    return float(np.std(series, ddof=1) / np.sqrt(series.size))
+
+
+def test_zero_temperature_without_sites_above_threshold_never_activates():
+    out = LATTICE.run({"T": 1e-3, "L": 32}, {**QUICK, "initial_std": 0.1}, seed=1)
+    assert out["events"] == 0 and out["activity"] == 0.0
+
+
+@pytest.mark.parametrize(("gamma0", "tau_res"), [(1.0, 1.0), (2.0, 0.5)])
+def test_capped_activation_is_a_two_state_markov_chain(gamma0, tau_res):
+    """sigma_Y = 0 caps p_on at Gamma0 for every site: the active fraction is
+    Gamma0 tau_res / (1 + Gamma0 tau_res), exactly for the per-step probabilities too."""
+    out = LATTICE.run({"T": 0.1, "L": 32, "sigma_Y": 0.0, "Gamma0": gamma0, "tau_res": tau_res},
+                      {**QUICK, "duration": 200, "n_windows": 40}, seed=2)
+    expected = gamma0 * tau_res / (1 + gamma0 * tau_res)
+    err = batch_error(out["activity_t"])
+    assert err < 0.003
+    assert abs(out["activity"] - expected) < 4 * err
+
+
+def test_random_model_matches_its_activity_and_is_ballistic_then_diffusive():
+    out = LATTICE.run({"T": 0.1, "L": 32, "activity": 0.02},
+                      {**QUICK, "rules": "ferrero-random", "duration": 400, "n_tracers": 400, "n_windows": 40}, seed=3)
+    err = batch_error(out["activity_t"])
+    assert abs(out["activity"] - 0.02) < 4 * err and err < 0.002
+    lags, msd = LATTICE.outputs(LATTICE.resolve_settings(QUICK)).coords["lag"].values, out["msd"]
+
+    def slope(lo, hi):
+        i, j = np.argmin(np.abs(lags - lo)), np.argmin(np.abs(lags - hi))
+        return math.log(msd[j] / msd[i]) / math.log(lags[j] / lags[i])
+
+    assert slope(0.1, 0.3) == pytest.approx(2.0, abs=0.2)  # lag << tau_res: an event moves a tracer steadily
+    assert slope(20.0, 80.0) == pytest.approx(1.0, abs=0.2)  # lag >> tau_res: independent events
+
+
+def _lattice(seed, threshold=None):
+    prop = eshelby(32)
+    cfg = _Config(rule=0, T=0.2, sigma_y=1.0, gamma0=1.0, rate_random=0.0, two_channels=False, dt=0.05, tau_res=1.0,
+                  stop_at_zero=False, eps_step=0.025, two_mu=2.0)
+    sim = TimeSteppedLattice(prop, cfg, np.random.default_rng(seed), 50, 0.5, log_edges(0.05, 1e3, 10))
+    if threshold is not None:
+        sim.fft_threshold = threshold
+    return sim
+
+
+def test_real_space_updates_equal_the_fft_stepper():
+    """The same seed, hence the same sequence of events: the incremental real-space kernel
+    copies and the FFT-every-step path give the same stress field and tracer positions."""
+    real, fourier = _lattice(4, threshold=10**9), _lattice(4)
+    events = [(real.step(False), fourier.step(False, force_fft=True)) for _ in range(300)]
+    assert all(a == b for a, b in events) and sum(a for a, _ in events) > 50
+    np.testing.assert_array_equal(real.active, fourier.active)
+    np.testing.assert_allclose(real.sigma, fourier.sigma, atol=1e-10)
+    np.testing.assert_allclose(real.pos, fourier.pos, atol=1e-10)
+    assert np.abs(real.pos - _lattice(4).pos).max() > 1e-3  # the tracers did move
+
+
+def test_baron_biroli_rule_thinning_and_direct_agree_and_hot_limit():
+    settings = {**QUICK, "rules": "baron-biroli", "duration": 50, "n_windows": 10}
+    thin = [LATTICE.run({"T": 0.2, "L": 16}, {**settings, "event_method": "thinning"}, seed=s)["gamma"] for s in range(6)]
+    direct = [LATTICE.run({"T": 0.2, "L": 16}, {**settings, "event_method": "direct"}, seed=10 + s)["gamma"] for s in range(6)]
+    spread = math.hypot(np.std(thin, ddof=1) / math.sqrt(6), np.std(direct, ddof=1) / math.sqrt(6))
+    assert abs(np.mean(thin) - np.mean(direct)) < 4 * spread
+    hot = LATTICE.run({"T": 1e6, "L": 16}, {**settings, "duration": 200}, seed=1)
+    assert hot["gamma"] == pytest.approx(1.0, abs=4 * batch_error(hot["gamma_t"]) + 1e-3)
+
+
+def test_lattice_sweep_over_t_and_eps0_lands_in_a_labelled_store(tmp_path):
+    spec = build_spec("lattice", {"T": "0.15,0.3", "eps0": "0.5,1"}, {"L": 16},
+                      {**QUICK, "duration": 20, "n_tracers": 20, "q_modes": 4, "lag_levels": 2}, 1, 5, "lat")
+    outcome = run_sweep(spec, tmp_path / "lat.zarr", ClusterOptions(kind="sync"), progress=False)
+    assert outcome.done == 4
+    ds = xr.open_zarr(tmp_path / "lat.zarr")
+    for name in LATTICE.outputs(spec.settings).variables:
+        assert ds[name].dims[:3] == ("T", "eps0", "replica"), name
+        assert ds[name].attrs["units"] and ds[name].attrs["long_name"], name
+    assert ds.s_q.dims == ("T", "eps0", "replica", "lag", "k")
+    assert float(ds.activity.sel(T=0.3, eps0=1.0, replica=0)) > float(ds.activity.sel(T=0.15, eps0=1.0, replica=0))

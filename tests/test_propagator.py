@@ -1,0 +1,95 @@
+"""Eshelby propagator: far field, stated conventions, displacement kernel, Eq. (A5) coupling."""
+
+import numpy as np
+import pytest
+import scipy.fft
+
+from epmsweep.model.propagator import (
+    FORMS,
+    _symbols,
+    eshelby,
+    far_field_exponent,
+    mean_field_coupling,
+    orientation_harmonics,
+    quadrupole_amplitude,
+)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_single_event_far_field_is_cos4theta_over_r_squared(form):
+    """The cos 4theta harmonic decays as r^-2 (fit over 5 <= r <= L/8 at L = 256) with amplitude
+    near 1/pi (half of paper 002's 2/pi), and it dominates the other harmonics."""
+    prop = eshelby(256, form)
+    exponent, amplitude = far_field_exponent(prop)
+    assert exponent == pytest.approx(-2.0, abs=0.1)
+    assert amplitude == pytest.approx(1 / np.pi, rel=0.15)
+    r = 12.0
+    L = 256
+    x = (np.arange(L) + L // 2) % L - L // 2
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    ring = np.abs(np.hypot(X, Y) - r) < 0.5
+    theta = np.arctan2(Y, X)[ring]
+    g = prop.g_r[ring]
+    quad = quadrupole_amplitude(prop.g_r, np.array([r]))[0]
+    residual = g - quad * np.cos(4 * theta)
+    assert np.sqrt((residual**2).mean()) < 0.25 * abs(quad) / np.sqrt(2)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_q0_conventions_fix_the_mean_stress_change_and_self_term(form):
+    L = 64
+    fixed, conserved = eshelby(L, form, "fixed-strain"), eshelby(L, form, "conserved")
+    d_eps = np.zeros((L, L))
+    d_eps[10, 20] = 0.3
+    two_mu = 2.0
+    assert fixed.stress_change(d_eps, two_mu).mean() == pytest.approx(-two_mu * 0.3 / L**2, rel=1e-12)
+    assert abs(conserved.stress_change(d_eps, two_mu).mean()) < 1e-15
+    # self term: the q-average of G(q), and the two conventions differ by exactly -1/N there
+    assert conserved.self_term == pytest.approx(conserved.g_q[:, 1:-1].sum() * 2 / L**2
+                                                + (conserved.g_q[:, 0].sum() + conserved.g_q[:, -1].sum()) / L**2, rel=1e-12)
+    assert fixed.self_term - conserved.self_term == pytest.approx(-1.0 / L**2, abs=1e-15)
+    expected = {"continuum": -0.571, "lattice": -0.637}[form]
+    assert eshelby(256, form, "conserved").self_term == pytest.approx(expected, abs=2e-3)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_displacement_of_an_event_reproduces_its_stress(form):
+    """sigma = 2 mu [(d_x u_y + d_y u_x)/2 - eps_pl]: the symmetric gradient of the
+    displacement field gives back the stress field (outside the Nyquist lines, which carry
+    no displacement on a real lattice)."""
+    L, two_mu = 64, 1.7
+    prop = eshelby(L, form, "conserved")
+    d_eps = np.zeros((L, L))
+    d_eps[3, 5], d_eps[40, 22] = 1.0, -0.4
+    ux, uy = prop.displacement(d_eps)
+    dx, dy = _symbols(L, form)
+    from_u = two_mu * (0.5 * (dx * scipy.fft.rfft2(uy) + dy * scipy.fft.rfft2(ux)) - scipy.fft.rfft2(d_eps))
+    direct = scipy.fft.rfft2(prop.stress_change(d_eps, two_mu))
+    keep = np.ones_like(direct, dtype=bool)
+    keep[L // 2, :] = keep[:, L // 2] = False
+    keep[0, 0] = False  # q = 0: conserved, no mean strain
+    np.testing.assert_allclose(from_u[keep], direct[keep], atol=1e-12)
+    # the displacement field is divergence free (incompressible medium)
+    div = dx * scipy.fft.rfft2(ux) + dy * scipy.fft.rfft2(uy)
+    assert np.abs(div[keep]).max() < 1e-12
+
+
+def test_randomly_oriented_kernel_at_zero_angle_is_the_conserved_kernel():
+    for form in FORMS:
+        c, s, local = orientation_harmonics(64, form)
+        np.testing.assert_allclose(0.5 * c + local, eshelby(64, form, "conserved").g_r, atol=1e-14)
+        # a rotation by 45 degrees (4 psi = pi) flips the quadrupole
+        rotated = -0.5 * c + local
+        assert rotated[5, 0] == pytest.approx(-(0.5 * c[5, 0]) + local[5, 0])
+
+
+def test_mean_field_coupling_from_the_lattice():
+    """Eq. (A5) with G normalised to G_ii = -1: alpha = <d sigma^2> x 0.194 (continuum),
+    0.155 (lattice); paper 000's alpha = 0.110 corresponds to <d sigma^2> = 0.57 / 0.71."""
+    alpha_c, m_c = mean_field_coupling(eshelby(256, "continuum", "conserved"))
+    alpha_l, _ = mean_field_coupling(eshelby(256, "lattice", "conserved"))
+    assert alpha_c == pytest.approx(0.194, abs=2e-3)
+    assert alpha_l == pytest.approx(0.155, abs=2e-3)
+    assert 0.110 / alpha_c == pytest.approx(0.57, abs=0.01)
+    assert m_c > 0
+    assert mean_field_coupling(eshelby(256), mean_square_drop=2.0)[0] == pytest.approx(2 * alpha_c, rel=1e-3)
