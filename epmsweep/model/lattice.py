@@ -166,7 +166,7 @@ LATTICE_SETTINGS: dict[str, Field] = {
     "strain_divisor": Field(2.0, "plastic strain rate of an active site is eps0/(strain_divisor tau)", "1", float, 0.0,
                             None, lower_open=True),
     "stop_at_zero": Field(False, "also end an event when the stress crosses zero against its sign", kind=bool),
-    "dt": Field(0.05, "time step", "time", float, 0.0, None, lower_open=True),
+    "dt": Field(0.025, "time step", "time", float, 0.0, None, lower_open=True),
     "burn_in": Field(50.0, "time before measuring", "time", float, 0.0, None),
     "duration": Field(200.0, "measurement time", "time", float, 0.0, None, lower_open=True),
     "n_windows": Field(20, "windows of the activity trace a(t)", "1", int, 1, 100_000),

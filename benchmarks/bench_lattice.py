@@ -1,0 +1,112 @@
+"""Speed of the lattice model on one core.
+
+Steps per second of paper 002's thermal rule (dt = 0.025) at L = 128, 256, 512 and
+T = 0.2, 0.05, with and without 1000 tracers, for (a) the fast stepper of
+``epmsweep.model.lattice`` (real-space kernel copies when few sites are active, FFT
+otherwise; geometric skipping of activation trials), (b) the plain FFT-every-step
+baseline in ``benchmarks/fft_baseline.py``, and (c) the bare FFT cost of one step (one
+rfft2 + irfft2, plus two irfft2 for the tracer displacements). Also events per second of
+paper 000's event-driven rule at L = 64 and 128. Every measurement starts from a state
+equilibrated by the fast stepper. Prints Markdown tables.
+
+    python benchmarks/bench_lattice.py [--seconds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import scipy.fft  # noqa: E402
+
+import fft_baseline  # noqa: E402
+from epmsweep.model import get_model  # noqa: E402
+from epmsweep.model.lattice import TimeSteppedLattice, _Config  # noqa: E402
+from epmsweep.model.observables import log_edges  # noqa: E402
+from epmsweep.model.propagator import eshelby  # noqa: E402
+
+DT, EPS_STEP = 0.025, 0.0125  # dt and eps0 dt / (2 tau) with eps0 = tau = 1
+
+
+def timed(fn, seconds: float) -> float:
+    """Calls per second of fn(k) (k calls), growing k until one batch lasts >= seconds."""
+    k = 1
+    while True:
+        start = time.perf_counter()
+        fn(k)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return k / elapsed
+        k = max(2 * k, int(k * 1.3 * seconds / max(elapsed, 1e-6)))
+
+
+def equilibrated(L: int, T: float, tracers: int) -> TimeSteppedLattice:
+    cfg = _Config(0, T, 1.0, 1.0, 0.0, False, DT, 1.0, False, EPS_STEP, 2.0)
+    sim = TimeSteppedLattice(eshelby(L), cfg, np.random.default_rng(1), tracers, 0.3, log_edges(0.05, 1e5, 40))
+    for _ in range(int(30 / DT)):
+        sim.step(False)
+    return sim
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    rows = []
+    for L in (128, 256, 512):
+        prop = eshelby(L)
+        field = np.random.default_rng(0).standard_normal((L, L))
+        for T in (0.2, 0.05):
+            for tracers in (0, 1000):
+                sim = equilibrated(L, T, tracers)
+                active_fraction = sim.n_act[0] / L**2
+                fast = timed(lambda k: [sim.step(True) for _ in range(k)], args.seconds)
+                state = (sim.sigma.copy(), sim.active.astype(bool), sim.sign.astype(float), sim.pos.copy())
+                rng = np.random.default_rng(2)
+                base = timed(lambda k: fft_baseline.run_steps(prop, *state, k, rng, T, DT, EPS_STEP), args.seconds)
+
+                def bare(k):
+                    for _ in range(k):
+                        f = scipy.fft.rfft2(field)
+                        scipy.fft.irfft2(f, s=(L, L))
+                        if tracers:
+                            scipy.fft.irfft2(f, s=(L, L))
+                            scipy.fft.irfft2(f, s=(L, L))
+
+                fft_cost = timed(bare, args.seconds)
+                forced = timed(lambda k: [sim.step(True, force_fft=True) for _ in range(k)], args.seconds)
+                rows.append(f"| {L} | {T} | {tracers} | {active_fraction:.4f} | {fast:,.0f} | {forced:,.0f} | {base:,.0f} | "
+                            f"{fft_cost:,.0f} | {fast / base:.1f}x | {fft_cost / forced:.2f} |")
+                print(rows[-1], flush=True)
+    model = get_model("lattice")
+    event_rows = []
+    for L in (64, 128):
+        for T in (0.3, 0.1):
+            settings = {"rules": "baron-biroli", "burn_in": 20.0, "duration": 20.0, "n_windows": 2}
+            model.run({"T": T, "L": L}, settings, seed=0)  # compile
+            start = time.perf_counter()
+            out = model.run({"T": T, "L": L}, {**settings, "duration": 100.0}, seed=1)
+            elapsed = time.perf_counter() - start
+            event_rows.append(f"| {L} | {T} | {out['gamma']:.4f} | {out['events'] / elapsed:,.0f} |")
+            print(event_rows[-1], flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(f"\n{datetime.date.today().isoformat()}, commit {commit}, {os.cpu_count()} cores\n")
+    print("| L | T | tracers | active fraction | fast steps/s | forced-FFT steps/s | baseline steps/s | bare FFT /s | "
+          "fast/baseline | forced-FFT cost / bare FFT cost |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print("\n| L | T | Gamma | paper 000 rule events/s (burn-in 20, 100 time units, incl. set-up) |\n|---|---|---|---|")
+    print("\n".join(event_rows))
+
+
+if __name__ == "__main__":
+    main()
