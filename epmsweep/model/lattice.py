@@ -52,6 +52,7 @@ import numpy as np
 import scipy.fft
 
 from epmsweep.model import lattice_kernels as lk
+from epmsweep.model import lattice_lazy as lz
 from epmsweep.model.lattice_events import simulate_events
 from epmsweep.model.base import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value, register
 from epmsweep.model.observables import TimeCorrelations, density, histogram_add, lag_grid, log_edges
@@ -63,6 +64,9 @@ RULES = ("ferrero-thermal", "ferrero-random", "baron-biroli")
 #: Use the FFT path when more than this many sites per log2(N) are active: one shifted
 #: kernel costs ~N flops, one FFT step ~N log2 N (benchmarks/bench_lattice.py).
 _FFT_SITES_PER_LOG2N = 1.5
+#: Lazy stepping while at most this many sites per log2(N) are active: its cost per step
+#: grows with the pending sites times the candidates (benchmarks/bench_lattice.py).
+_LAZY_SITES_PER_LOG2N = 6.0
 
 
 @dataclass
@@ -81,31 +85,98 @@ class _Config:
 
 
 class TimeSteppedLattice:
-    """State and stepping of the paper 002 rules on one lattice (see the module docstring)."""
+    """State and stepping of the paper 002 rules on one lattice (see the module docstring).
+
+    Two exact modes, chosen every step by the number of active sites n: *dense* (the
+    stress field is updated every step, by real-space kernel copies or by FFT when n
+    exceeds ``fft_threshold``) and *lazy* at low activity (:mod:`epmsweep.model.lattice_lazy`:
+    pending strain, exact stresses where needed, one materialisation per sample).
+    ``sigma`` is current after :meth:`materialize`.
+    """
+
+    N_BINS = 64
 
     def __init__(self, prop: Propagator, cfg: _Config, rng: np.random.Generator, n_tracers: int, initial_std: float,
                  psi_edges: np.ndarray):
         L = prop.L
+        n = L * L
         self.prop, self.cfg, self.rng = prop, cfg, rng
         self.sigma = initial_std * rng.standard_normal((L, L))
         self.active = np.zeros((L, L), np.int8)
         self.sign = np.zeros((L, L), np.int8)
-        self.act = np.zeros(L * L, np.int64)
-        self.new_act = np.zeros(L * L, np.int64)
+        self.act = np.zeros(n, np.int64)
+        self.new_act = np.zeros(n, np.int64)
         self.n_act = np.zeros(1, np.int64)
-        self.d_eps = np.zeros(L * L)
+        self.d_eps = np.zeros(n)
         self.field = np.zeros((L, L))
         self.last_act = np.full((L, L), -1.0)
         self.pos = rng.random((n_tracers, 2)) * L
         self.disp = np.zeros((n_tracers, 2))
         self.s_max = float(np.abs(self.sigma).max())
-        self.t = 0.0
+        self.t_arr = np.zeros(1)
         self.psi_edges = psi_edges
         self.psi_counts = np.zeros(psi_edges.size + 1)
-        self.fft_threshold = max(1, int(_FFT_SITES_PER_LOG2N * math.log2(L * L)))
+        self.fft_threshold = max(1, int(_FFT_SITES_PER_LOG2N * math.log2(n)))
+        self.lazy_threshold = max(1, int(_LAZY_SITES_PER_LOG2N * math.log2(n)))
+        self.stats = np.zeros(3)  # steps, sum of active sites over steps, activations
+        # lazy mode: pending strain and |sigma| bins
+        self.pend_site = np.zeros(n, np.int64)
+        self.pend_eps = np.zeros(n)
+        self.pend_idx = np.full(n, -1, np.int64)
+        self.n_pend = np.zeros(1, np.int64)
+        self.m = np.zeros(1)
+        self.bin_start = np.zeros(self.N_BINS + 1, np.int64)
+        self.bin_sites = np.zeros(n, np.int64)
+        self.bin_top = np.zeros(self.N_BINS)
+        self.bins_current = False
+        off = np.abs(prop.g_r).copy()
+        off[0, 0] = 0.0
+        self.g_off = float(off.max())
+
+    @property
+    def t(self) -> float:
+        return float(self.t_arr[0])
+
+    def advance(self, n_steps: int, measuring: bool, allow_lazy: bool = True) -> None:
+        """Advance by ``n_steps`` steps of dt (``stats`` records them)."""
+        c = self.cfg
+        left = n_steps
+        while left > 0:
+            if allow_lazy and self.n_act[0] <= self.lazy_threshold:
+                if not self.bins_current:
+                    lz.sort_into_bins(self.sigma, self.N_BINS, self.bin_start, self.bin_sites, self.bin_top)
+                    self.bins_current = True
+                left -= lz.lazy_steps(
+                    left, self.lazy_threshold, self.sigma, self.active, self.sign, self.act, self.n_act, self.new_act,
+                    self.pend_site, self.pend_eps, self.pend_idx, self.n_pend, self.bin_start, self.bin_sites,
+                    self.bin_top, self.prop.g_r, self.g_off, c.two_mu, c.eps_step, self.m, self.pos, self.disp,
+                    self.prop.uxy_r, self.d_eps, self.rng, c.rule, c.T, c.sigma_y, c.gamma0,
+                    c.rate_random, c.two_channels, c.dt, c.tau_res, c.stop_at_zero, self.t_arr, self.last_act,
+                    self.psi_edges, self.psi_counts, measuring, self.stats)
+            else:
+                self.materialize()
+                self.step(measuring)
+                left -= 1
+
+    def materialize(self) -> None:
+        """Apply the pending strain to the stress field (lazy mode); sigma is then current."""
+        n = int(self.n_pend[0])
+        if n == 0:
+            return
+        sites, eps = self.pend_site[:n], self.pend_eps[:n]
+        if n > self.fft_threshold:
+            lk.scatter(sites, eps, n, self.field)
+            self.sigma += self.prop.stress_change(self.field, self.cfg.two_mu)
+        else:
+            lk.add_stress_real_space(self.sigma, self.prop.g_r, sites, eps, n, self.cfg.two_mu)
+        self.pend_idx[sites] = -1
+        self.n_pend[0] = 0
+        self.m[0] = 0.0
+        self.s_max = float(np.abs(self.sigma).max())
+        self.bins_current = False
 
     def step(self, measuring: bool, force_fft: bool = False) -> int:
-        """Advance by dt; returns the number of activations in the step."""
+        """One dense step of dt (sigma must be current); returns the number of activations."""
         c, n = self.cfg, int(self.n_act[0])
         if n:
             lk.strain_increments(self.act, n, self.sign, c.eps_step, self.d_eps)
@@ -114,12 +185,15 @@ class TimeSteppedLattice:
             else:
                 self.s_max = lk.add_stress_real_space(self.sigma, self.prop.g_r, self.act, self.d_eps, n, c.two_mu)
                 if self.pos.shape[0]:
-                    lk.move_tracers_real_space(self.pos, self.disp, self.prop.ux_r, self.prop.uy_r, self.act, self.d_eps, n)
-        self.t += c.dt
-        return lk.transitions(self.sigma, self.active, self.sign, self.act, self.n_act, self.new_act, self.rng, c.rule,
-                              c.T, c.sigma_y, c.gamma0, c.rate_random, c.two_channels, c.dt, c.tau_res,
-                              c.stop_at_zero, self.s_max, self.t, self.last_act, self.psi_edges, self.psi_counts,
-                              measuring)
+                    lk.move_tracers_real_space(self.pos, self.disp, self.prop.uxy_r, self.act, self.d_eps, n)
+            self.bins_current = False
+        self.t_arr[0] += c.dt
+        new = lk.transitions(self.sigma, self.active, self.sign, self.act, self.n_act, self.new_act, self.rng, c.rule,
+                             c.T, c.sigma_y, c.gamma0, c.rate_random, c.two_channels, c.dt, c.tau_res,
+                             c.stop_at_zero, self.s_max, self.t, self.last_act, self.psi_edges, self.psi_counts,
+                             measuring)
+        self.stats += (1, self.n_act[0], new)
+        return new
 
     def _apply_fft(self, n: int) -> None:
         lk.scatter(self.act, self.d_eps, n, self.field)
@@ -312,43 +386,43 @@ def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Va
     per_sample = _steps(float(settings["sample_interval"]), dt, "sample_interval")
     per_u = _steps(float(settings["u_interval"]), dt * per_sample, "u_interval")
     n_burn = round(float(settings["burn_in"]) / dt)
-    n_measure = max(per_sample, round(float(settings["duration"]) / dt))
-    for _ in range(n_burn):
-        sim.step(False)
+    sim.advance(n_burn, False)
+    sim.stats[:] = 0.0
 
     corr = TimeCorrelations(n_tracers, probes.size, int(settings["lag_levels"]), float(settings["sample_interval"]),
                             int(settings["q_modes"]), float(L))
+    n_samples = max(1, round(float(settings["duration"]) / (dt * per_sample)))
     n_windows = int(settings["n_windows"])
-    window_of_step = (np.arange(n_measure) * n_windows) // n_measure
-    active_sum = np.zeros(n_windows)
-    steps_in = np.bincount(window_of_step, minlength=n_windows).astype(float)
+    window_of_sample = (np.arange(n_samples) * n_windows) // n_samples
+    active_sum, steps_in = np.zeros(n_windows), np.zeros(n_windows)
     t_start = sim.t
     u_counts = np.zeros(u_edges.size + 1)
     s_counts = np.zeros(s_edges.size + 1)
     ring = np.repeat(sim.pos[None], per_u, axis=0)  # positions at the last per_u samples
     last_pos = sim.pos.copy()
-    events = 0
-    for k in range(n_measure):
-        events += sim.step(True)
-        active_sum[window_of_step[k]] += sim.n_act[0]
-        if (k + 1) % per_sample == 0:
-            sample = (k + 1) // per_sample
-            corr.sample(sim.pos, sim.pos - last_pos, sim.sigma.ravel()[probes])
-            last_pos[:] = sim.pos
-            histogram_add(sim.sigma, s_edges, s_counts, 1.0)
-            if sample >= per_u and n_tracers:
-                slot = sample % per_u
+    for sample in range(1, n_samples + 1):
+        before = sim.stats.copy()
+        sim.advance(per_sample, True)
+        sim.materialize()
+        w = window_of_sample[sample - 1]
+        steps_in[w] += sim.stats[0] - before[0]
+        active_sum[w] += sim.stats[1] - before[1]
+        corr.sample(sim.pos, sim.pos - last_pos, sim.sigma.ravel()[probes])
+        last_pos[:] = sim.pos
+        histogram_add(sim.sigma, s_edges, s_counts, 1.0)
+        if n_tracers:
+            slot = sample % per_u
+            if sample >= per_u:
                 u = np.hypot(*(sim.pos - ring[slot]).T) / float(settings["u_interval"])
                 histogram_add(u, u_edges, u_counts, 1.0)
-                ring[slot] = sim.pos
-            elif n_tracers:
-                ring[sample % per_u] = sim.pos
+            ring[slot] = sim.pos
     n_sites = L * L
     activity_t = active_sum / (steps_in * n_sites)
     window_edges = t_start + dt * np.concatenate([[0], np.cumsum(steps_in)])
+    events = int(sim.stats[2])
     out = corr.results()
     return {
-        "activity": active_sum.sum() / (n_measure * n_sites),
+        "activity": active_sum.sum() / (steps_in.sum() * n_sites),
         "activity_t": activity_t,
         "t_window": 0.5 * (window_edges[1:] + window_edges[:-1]),
         "events": events,

@@ -65,21 +65,27 @@ def _bilinear(field, px, py):
 
 
 @njit(cache=True)
-def move_tracers_real_space(pos, disp, ux_r, uy_r, act, d_eps, n_act):
-    """Tracer displacement sum_a d_eps[a] K(r - r_a), each kernel interpolated bilinearly;
-    adds it to ``pos`` and writes it into ``disp``."""
-    L = ux_r.shape[0]
+def move_tracers_real_space(pos, disp, uxy_r, act, d_eps, n_act):
+    """Tracer displacement sum_a d_eps[a] K(r - r_a), each shifted kernel interpolated
+    bilinearly (both components at once from the interleaved (L, L, 2) kernel; active
+    sites in the outer loop, so one shifted kernel is read at a time); adds it to ``pos``
+    and writes it into ``disp``."""
+    L = uxy_r.shape[0]
+    disp[:] = 0.0
+    for a in range(n_act):
+        xa, ya, e = act[a] // L, act[a] % L, d_eps[a]
+        for k in range(pos.shape[0]):
+            rx, ry = pos[k, 0] - xa, pos[k, 1] - ya
+            fx, fy = math.floor(rx), math.floor(ry)
+            wx, wy = rx - fx, ry - fy
+            x0, y0 = int(fx) % L, int(fy) % L
+            x1, y1 = (x0 + 1) % L, (y0 + 1) % L
+            w00, w10, w01, w11 = (1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy
+            disp[k, 0] += e * (w00 * uxy_r[x0, y0, 0] + w10 * uxy_r[x1, y0, 0] + w01 * uxy_r[x0, y1, 0] + w11 * uxy_r[x1, y1, 0])
+            disp[k, 1] += e * (w00 * uxy_r[x0, y0, 1] + w10 * uxy_r[x1, y0, 1] + w01 * uxy_r[x0, y1, 1] + w11 * uxy_r[x1, y1, 1])
     for k in range(pos.shape[0]):
-        dx_tot, dy_tot = 0.0, 0.0
-        for a in range(n_act):
-            rx = pos[k, 0] - act[a] // L
-            ry = pos[k, 1] - act[a] % L
-            dx_tot += d_eps[a] * _bilinear(ux_r, rx, ry)
-            dy_tot += d_eps[a] * _bilinear(uy_r, rx, ry)
-        disp[k, 0] = dx_tot
-        disp[k, 1] = dy_tot
-        pos[k, 0] += dx_tot
-        pos[k, 1] += dy_tot
+        pos[k, 0] += disp[k, 0]
+        pos[k, 1] += disp[k, 1]
 
 
 @njit(cache=True)
