@@ -52,6 +52,19 @@ def add_stress_real_space(sigma, g_r, act, d_eps, n_act, two_mu):
     return np.abs(sigma).max()
 
 
+@njit(cache=True)
+def add_field(sigma, delta):
+    """sigma += delta in place; returns max |sigma| (one pass, no temporaries)."""
+    s_max = 0.0
+    for x in range(sigma.shape[0]):
+        for y in range(sigma.shape[1]):
+            v = sigma[x, y] + delta[x, y]
+            sigma[x, y] = v
+            if abs(v) > s_max:
+                s_max = abs(v)
+    return s_max
+
+
 @njit(cache=True, inline="always")
 def _bilinear(field, px, py):
     """Bilinear interpolation of a periodic L x L field at (px, py) in lattice units."""
@@ -68,22 +81,33 @@ def _bilinear(field, px, py):
 def move_tracers_real_space(pos, disp, uxy_r, act, d_eps, n_act):
     """Tracer displacement sum_a d_eps[a] K(r - r_a), each shifted kernel interpolated
     bilinearly (both components at once from the interleaved (L, L, 2) kernel; active
-    sites in the outer loop, so one shifted kernel is read at a time); adds it to ``pos``
-    and writes it into ``disp``."""
+    sites in the outer loop, so one shifted kernel is read at a time, and positions
+    wrapped once so the inner loop needs no modulo); adds it to ``pos`` and writes it
+    into ``disp``."""
     L = uxy_r.shape[0]
+    m = pos.shape[0]
+    wrapped = np.empty((m, 2))
+    for k in range(m):
+        wrapped[k, 0] = pos[k, 0] % L
+        wrapped[k, 1] = pos[k, 1] % L
     disp[:] = 0.0
     for a in range(n_act):
         xa, ya, e = act[a] // L, act[a] % L, d_eps[a]
-        for k in range(pos.shape[0]):
-            rx, ry = pos[k, 0] - xa, pos[k, 1] - ya
+        for k in range(m):
+            rx, ry = wrapped[k, 0] - xa, wrapped[k, 1] - ya  # in (-L, L)
             fx, fy = math.floor(rx), math.floor(ry)
             wx, wy = rx - fx, ry - fy
-            x0, y0 = int(fx) % L, int(fy) % L
-            x1, y1 = (x0 + 1) % L, (y0 + 1) % L
+            x0, y0 = int(fx), int(fy)
+            if x0 < 0:
+                x0 += L
+            if y0 < 0:
+                y0 += L
+            x1 = x0 + 1 if x0 + 1 < L else 0
+            y1 = y0 + 1 if y0 + 1 < L else 0
             w00, w10, w01, w11 = (1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy
             disp[k, 0] += e * (w00 * uxy_r[x0, y0, 0] + w10 * uxy_r[x1, y0, 0] + w01 * uxy_r[x0, y1, 0] + w11 * uxy_r[x1, y1, 0])
             disp[k, 1] += e * (w00 * uxy_r[x0, y0, 1] + w10 * uxy_r[x1, y0, 1] + w01 * uxy_r[x0, y1, 1] + w11 * uxy_r[x1, y1, 1])
-    for k in range(pos.shape[0]):
+    for k in range(m):
         pos[k, 0] += disp[k, 0]
         pos[k, 1] += disp[k, 1]
 
@@ -175,6 +199,15 @@ def transitions(sigma, active, sign, act, n_act_arr, new_act, rng, rule, T, sigm
         else:
             act[kept] = i
             kept += 1
+    n_act_arr[0] = admit(active, act, kept, new_act, n_new, t_now, last_act, psi_edges, psi_counts, measuring)
+    return n_new
+
+
+@njit(cache=True, inline="always")
+def admit(active, act, kept, new_act, n_new, t_now, last_act, psi_edges, psi_counts, measuring):
+    """Append the step's new activations to the active list (after ``kept`` survivors) and
+    record each site's waiting time since its previous activation. Returns the new count."""
+    L = active.shape[0]
     for b in range(n_new):
         i = new_act[b]
         x, y = i // L, i % L
@@ -182,11 +215,9 @@ def transitions(sigma, active, sign, act, n_act_arr, new_act, rng, rule, T, sigm
         act[kept] = i
         kept += 1
         if measuring and last_act[x, y] >= 0.0:
-            w = t_now - last_act[x, y]
-            psi_counts[edge_slot(w, psi_edges)] += 1.0
+            psi_counts[edge_slot(t_now - last_act[x, y], psi_edges)] += 1.0
         last_act[x, y] = t_now
-    n_act_arr[0] = kept
-    return n_new
+    return kept
 
 
 @njit(cache=True)

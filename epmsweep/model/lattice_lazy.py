@@ -25,8 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from epmsweep.model.lattice_kernels import RANDOM, _activation, move_tracers_real_space
-from epmsweep.model.observables import edge_slot
+from epmsweep.model.lattice_kernels import RANDOM, _activation, admit, move_tracers_real_space
 
 
 @njit(cache=True, inline="always")
@@ -171,15 +170,7 @@ def lazy_steps(n_steps, max_active, sigma_base, active, sign, act, n_act_arr, ne
             else:
                 act[kept] = i
                 kept += 1
-        for b in range(n_new):
-            i = new_act[b]
-            x, y = i // L, i % L
-            active[x, y] = 1
-            act[kept] = i
-            kept += 1
-            if measuring and last_act[x, y] >= 0.0:
-                psi_counts[edge_slot(t_now - last_act[x, y], psi_edges)] += 1.0
-            last_act[x, y] = t_now
+        kept = admit(active, act, kept, new_act, n_new, t_now, last_act, psi_edges, psi_counts, measuring)
         n_act_arr[0] = kept
         stats[0] += 1
         stats[1] += kept
