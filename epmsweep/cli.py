@@ -189,5 +189,97 @@ def models(name: Annotated[str | None, typer.Argument(help="Show only this model
             out_console.print(table)
 
 
+def _parse_selection(items: list[str] | None) -> dict[str, float]:
+    sel = {}
+    for item in items or []:
+        name, eq, value = item.partition("=")
+        try:
+            if not eq:
+                raise ValueError
+            sel[name.strip()] = float(value)
+        except ValueError:
+            raise InvalidInput(f"--sel {item!r}: expected NAME=NUMBER, e.g. --sel alpha=0.11") from None
+    return sel
+
+
+def _open_for_analysis(store_path: Path):
+    import xarray as xr
+
+    spec = store.read_spec(store_path)
+    return xr.open_zarr(store_path), spec
+
+
+@app.command(epilog="**Examples**\n\n    epmsweep plot sweep.zarr arrhenius -o arrhenius.png\n\n"
+             "    epmsweep plot sweep.zarr p-sigma-low-t --sel alpha=0.11\n\nWithout KIND, lists the figures the store supports.")
+def plot(
+    store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")],
+    kind: Annotated[str | None, typer.Argument(help="Figure kind (omit to list them).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Image file (default: KIND.png).")] = None,
+    sel: Annotated[list[str] | None, typer.Option("--sel", help="Fix another axis, NAME=VALUE (repeatable).")] = None,
+) -> None:
+    """Draw one figure of the papers from a store, with the theory overlaid."""
+    from epmsweep.analysis import figures
+
+    try:
+        ds, spec = _open_for_analysis(store_path)
+        kinds = figures.supported(ds, spec)
+        if kind is None:
+            for k in kinds:
+                out_console.print(f"{k:18s} {figures.FIGURES[k].title}", highlight=False)
+            return
+        if kind not in kinds:
+            raise InvalidInput(f"figure {kind!r} does not apply to this store; available: {', '.join(kinds)}")
+        fig = figures.draw(kind, ds, spec, _parse_selection(sel))
+    except InvalidInput as err:
+        raise _fail(str(err)) from None
+    target = output or Path(f"{kind}.png")
+    fig.savefig(target, dpi=120)
+    out_console.print(f"wrote {target}", highlight=False)
+
+
+@app.command(epilog="**Examples**\n\n    epmsweep fit sweep.zarr arrhenius\n\n    epmsweep fit sweep.zarr power-law --json\n\n"
+             "Kinds: arrhenius, arrhenius-k (free prefactor exponent), power-law (MCT-like), high-t, s-q, p-u-tail, psi-tail.")
+def fit(
+    store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")],
+    kind: Annotated[str, typer.Argument(help="Fit kind.")],
+    sel: Annotated[list[str] | None, typer.Option("--sel", help="Fix another axis, NAME=VALUE (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Fit a law to a store's results and print the parameters with standard errors."""
+    import json
+
+    from epmsweep.analysis.store_fits import fit_store, table_rows
+
+    try:
+        ds, spec = _open_for_analysis(store_path)
+        rows = table_rows(fit_store(kind, ds, spec, _parse_selection(sel)))
+    except InvalidInput as err:
+        raise _fail(str(err)) from None
+    if as_json:
+        print(json.dumps({"fit": kind, "parameters": {n: {"value": v, "error": e} for n, v, e in rows}}))
+        return
+    table = Table("parameter", "value", "standard error", title=f"fit {kind}")
+    for name, value, error in rows:
+        table.add_row(name, f"{value:.6g}", f"{error:.2g}")
+    out_console.print(table)
+
+
+@app.command(epilog="**Example**\n\n    epmsweep report sweep.zarr -o report/\n\nThen open report/index.html in a browser.")
+def report(
+    store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for index.html and the PNGs.")] = Path("report"),
+) -> None:
+    """Every figure and fit a store supports, with its metadata, as a static HTML page."""
+    from epmsweep.analysis.report import write_report
+
+    try:
+        result = write_report(store_path, output)
+    except InvalidInput as err:
+        raise _fail(str(err)) from None
+    out_console.print(f"wrote {output / 'index.html'}: {len(result['figures'])} figures, {len(result['fits'])} fitted "
+                      f"parameters" + (f"; not drawn: {'; '.join(result['problems'])}" if result["problems"] else ""),
+                      highlight=False)
+
+
 def main() -> None:
     app()

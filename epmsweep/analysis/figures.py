@@ -1,0 +1,364 @@
+"""Figures of papers 000 and 002 from a sweep store, with theory overlaid.
+
+Each figure kind is a function ``(ds, spec) -> matplotlib Figure`` registered in
+``FIGURES`` with the model it applies to and the outputs it needs. Data points are the
+mean over the replicas that are done, with error bars of one standard error across
+replicas; points that are pending or failed are left out and the figure says how many.
+Theory is computed on the fly for the store's parameters: the Fokker-Planck solution
+(:mod:`epmsweep.model.fokker_planck`, exact rate and the paper's approximations) and the
+closed forms of :mod:`epmsweep.model.theory`, in their corrected forms.
+
+Axes other than the one a figure plots (e.g. ``alpha`` in a Gamma(T) figure) are fixed
+to the user's selection, or to their first value; the title says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from epmsweep.analysis import fits  # noqa: E402
+from epmsweep.sweep.spec import SweepSpec  # noqa: E402
+
+
+@dataclass(frozen=True)
+class FigureKind:
+    name: str
+    title: str
+    model: str
+    needs: tuple[str, ...]
+    draw: Callable[[xr.Dataset, SweepSpec, dict], plt.Figure]
+    plotted_axis: str | None = "T"
+
+
+FIGURES: dict[str, FigureKind] = {}
+
+
+def _register(name: str, title: str, model: str, needs: tuple[str, ...], plotted_axis: str | None = "T"):
+    def wrap(fn):
+        FIGURES[name] = FigureKind(name, title, model, needs, fn, plotted_axis)
+        return fn
+
+    return wrap
+
+
+def supported(ds: xr.Dataset, spec: SweepSpec) -> list[str]:
+    """Figure kinds this store can draw."""
+    out = []
+    for kind in FIGURES.values():
+        if kind.model != spec.model or any(v not in ds for v in kind.needs):
+            continue
+        if kind.plotted_axis is not None and kind.plotted_axis not in spec.axes:
+            continue
+        if spec.model == "lattice" and spec.settings.get("rules") == "baron-biroli" and "msd" in kind.needs:
+            continue
+        out.append(kind.name)
+    return out
+
+
+# ---- data helpers --------------------------------------------------------------------
+def select(ds: xr.Dataset, spec: SweepSpec, keep: tuple[str, ...], sel: Mapping[str, float]) -> tuple[xr.Dataset, str]:
+    """Fix every sweep axis not in ``keep`` to the selection (nearest value) or its first value."""
+    fixed = {}
+    for axis in spec.axes:
+        if axis in keep or axis not in ds.dims:  # kept, or already fixed by an earlier selection
+            continue
+        fixed[axis] = float(ds[axis].sel({axis: sel[axis]}, method="nearest")) if axis in sel else float(ds[axis][0])
+    for axis, value in sel.items():
+        if axis in keep and axis in ds.dims:
+            ds = ds.sel({axis: [value]}, method="nearest")
+    sub = ds.sel(fixed) if fixed else ds
+    label = ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
+    return sub, label
+
+
+def done_mean(da: xr.DataArray, status: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Mean over done replicas and its standard error (NaN with fewer than two)."""
+    good = da.where(status == 1)
+    n = (status == 1).sum("replica")
+    mean = good.mean("replica")
+    err = good.std("replica", ddof=1) / np.sqrt(n.where(n > 1))
+    return mean, err
+
+
+def missing_note(sub: xr.Dataset) -> str:
+    status = sub.status.values
+    missing = int((status != 1).sum())
+    return f"{missing} of {status.size} points missing (pending or failed)" if missing else ""
+
+
+def _params(spec: SweepSpec, point: Mapping[str, float]) -> dict:
+    return {**spec.parameters, **{k: float(v) for k, v in point.items()}}
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    width = centres[1] - centres[0]
+    return np.concatenate([centres - width / 2, [centres[-1] + width / 2]])
+
+
+def _finish(fig: plt.Figure, ax, note: str, where: str) -> plt.Figure:
+    ax.legend(fontsize=8)
+    if note:
+        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=8, color="firebrick")
+    if where:
+        fig.suptitle(where, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ---- paper 000: P(sigma) panels ---------------------------------------------------------
+def _p_sigma_panel(ds, spec, sel, pick: str, rates: tuple[tuple[str, str], ...], with_p0: bool, title: str):
+    from epmsweep.model import theory
+    from epmsweep.model.fokker_planck import solve_stationary
+
+    sub, where = select(ds, spec, ("T",), sel)
+    temps = sub.T.values
+    target = {"high": temps.max(), "low": temps.min(), "half": temps[np.argmin(np.abs(temps - 0.5))]}[pick]
+    point = sub.sel(T=target)
+    mean, err = done_mean(point.p_sigma, point.status)
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.errorbar(point.sigma, mean, yerr=err.fillna(0), fmt="x", ms=4, color="tab:blue", label=f"simulation, T = {target:g}")
+    edges = _edges(point.sigma.values)
+    params = _params(spec, {"T": target, **{a: float(point[a]) for a in spec.axes if a not in ("T",)}})
+    fine = np.linspace(edges[0], edges[-1], 401)
+    for rate, label in rates:
+        try:
+            sol = solve_stationary(params, rate)
+        except Exception as err_:  # an approximation may not apply here (e.g. no frozen state)
+            ax.text(0.02, 0.9, f"{label}: {err_}", transform=ax.transAxes, fontsize=7)
+            continue
+        ax.plot(fine, sol.density_at(fine), "-" if rate == "exact" else "--", label=label)
+    if with_p0:
+        try:
+            ax.plot(fine, theory.p0_frozen(fine, params["alpha"], params["sigma_c"], params["sigma_0"]), "k:",
+                    label="Eq. (17), T -> 0")
+        except ValueError:
+            pass
+    ax.set_xlabel("local stress sigma [sigma_c]")
+    ax.set_ylabel("P(sigma) [1/sigma_c]")
+    ax.set_title(title, fontsize=10)
+    return _finish(fig, ax, missing_note(sub), where)
+
+
+@_register("p-sigma-high-t", "Paper 000 Fig. 1a: P(sigma) at the highest T", "meanfield", ("p_sigma",))
+def p_sigma_high_t(ds, spec, sel):
+    return _p_sigma_panel(ds, spec, sel, "high", (("exact", "FP, exact nu"), ("high-T", "FP, Eq. (7)")), True,
+                          "P(sigma), high T")
+
+
+@_register("p-sigma-mct", "Paper 000 Fig. 2a: P(sigma) at T near 0.5", "meanfield", ("p_sigma",))
+def p_sigma_mct(ds, spec, sel):
+    return _p_sigma_panel(ds, spec, sel, "half", (("exact", "FP, exact nu"), ("mct", "FP, Eq. (10)")), True,
+                          "P(sigma), MCT-like regime")
+
+
+@_register("p-sigma-low-t", "Paper 000 Fig. 3a: P(sigma) at the lowest T", "meanfield", ("p_sigma",))
+def p_sigma_low_t(ds, spec, sel):
+    return _p_sigma_panel(ds, spec, sel, "low", (("exact", "FP, exact nu"), ("low-T", "FP, Eq. (19)")), True,
+                          "P(sigma), low T")
+
+
+# ---- paper 000: Gamma(T) panels ------------------------------------------------------------
+def _gamma_vs_t(ds, spec, sel):
+    sub, where = select(ds, spec, ("T",), sel)
+    mean, err = done_mean(sub.gamma, sub.status)
+    point = {a: float(sub[a]) for a in spec.axes if a != "T"}
+    return sub, where, mean, err, point
+
+
+def _fp_curve(spec, point, temps, rate="exact"):
+    from epmsweep.model.fokker_planck import solve_stationary
+
+    out = []
+    for T in temps:
+        try:
+            out.append(solve_stationary(_params(spec, {**point, "T": T}), rate).gamma)
+        except Exception:
+            out.append(np.nan)
+    return np.array(out)
+
+
+@_register("gamma-high-t", "Paper 000 Fig. 1b: Gamma(T) against the high-T law", "meanfield", ("gamma",))
+def gamma_high_t(ds, spec, sel):
+    from epmsweep.model import theory
+
+    sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
+    params = _params(spec, point)
+    temps = np.geomspace(sub.T.values.min(), sub.T.values.max(), 60)
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.errorbar(1 / sub.T, mean, yerr=err.fillna(0), fmt="x", label="simulation")
+    ax.plot(1 / temps, _fp_curve(spec, point, temps), "-", label="FP, exact nu")
+    ax.plot(1 / temps, theory.gamma_high_t(temps, theory.t_onset(params["alpha"], params["a"])), "--",
+            label=f"Eq. (9), T_onset = {theory.t_onset(params['alpha'], params['a']):.3f} (B6, sign corrected)")
+    ax.plot(1 / temps, theory.gamma_high_t(temps, theory.t_onset_exact(params["alpha"], params["a"])), ":",
+            label="Eq. (9) with the exact-nu T_onset")
+    ax.set_xlabel("1/T [1/energy]")
+    ax.set_ylabel("Gamma [1/tau]")
+    ax.set_title("Activity at high T", fontsize=10)
+    return _finish(fig, ax, missing_note(sub), where)
+
+
+@_register("relaxation-time", "Paper 000 Fig. 2b: 1/Gamma across regimes, MCT-like fit", "meanfield", ("gamma",))
+def relaxation_time(ds, spec, sel):
+    from epmsweep.model import theory
+
+    sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
+    params = _params(spec, point)
+    temps = np.geomspace(sub.T.values.min(), sub.T.values.max(), 60)
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.errorbar(sub.T, 1 / mean, yerr=(err / mean**2).fillna(0), fmt="x", label="simulation")
+    ax.plot(temps, 1 / _fp_curve(spec, point, temps), "-", label="FP, exact nu")
+    with np.errstate(divide="ignore"):
+        ax.plot(temps, 1 / _fp_curve(spec, point, temps, "mct"), "--", label="FP, Eq. (10) (MCT-like)")
+    try:
+        tc = theory.t_c(params["alpha"], params["a"])
+        ax.axvline(tc, color="grey", lw=0.8, label=f"T_c = {tc:.3f} (Eq. 10)")
+    except ValueError:
+        tc = None
+    from epmsweep.analysis.store_fits import fit_store
+
+    try:
+        fit = fit_store("power-law", sub, spec)
+        ax.plot(fit.T, 1 / fit.fit.values, "k:", label=f"fit C (T - T_c)^g: T_c = {float(fit.T_c):.3f} +- "
+                f"{float(fit.T_c_err):.3f}, g = {float(fit.exponent):.2f} +- {float(fit.exponent_err):.2f}")
+    except (ValueError, RuntimeError):
+        pass
+    ax.set_yscale("log")
+    ax.set_xlabel("T [energy]")
+    ax.set_ylabel("1/Gamma [tau]")
+    ax.set_title("Relaxation time across regimes", fontsize=10)
+    return _finish(fig, ax, missing_note(sub), where)
+
+
+@_register("arrhenius", "Paper 000 Fig. 3b: Arrhenius plot with the low-T law", "meanfield", ("gamma",))
+def arrhenius_plot(ds, spec, sel):
+    from epmsweep.model import theory
+
+    sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
+    params = _params(spec, point)
+    temps = np.geomspace(sub.T.values.min(), sub.T.values.max(), 60)
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.errorbar(1 / sub.T, mean, yerr=err.fillna(0), fmt="x", label="simulation")
+    ax.plot(1 / temps, _fp_curve(spec, point, temps), "-", label="FP, exact nu")
+    try:
+        low = temps[temps <= 0.1]
+        ax.plot(1 / low, [theory.gamma_low_t(T, params["alpha"], params["a"]) for T in low], "--",
+                label=f"Eq. (22) corrected: T^2 exp(-{theory.e_bar(params['alpha'], params['a']):.3f}/T)")
+    except ValueError:
+        pass
+    from epmsweep.analysis.store_fits import fit_store
+
+    try:
+        fit = fit_store("arrhenius", sub, spec)
+        ax.plot(1 / fit.T, fit.fit.values, "k:", label=f"fit A exp(-E/T): E = {float(fit.E):.3f} +- {float(fit.E_err):.3f}")
+    except (ValueError, RuntimeError):
+        pass
+    ax.set_yscale("log")
+    ax.set_xlabel("1/T [1/energy]")
+    ax.set_ylabel("Gamma [1/tau]")
+    ax.set_title("Arrhenius plot", fontsize=10)
+    return _finish(fig, ax, missing_note(sub), where)
+
+
+# ---- paper 002: lattice panels -------------------------------------------------------------
+def _lattice_curves(ds, spec, sel, var: str, xlabel: str, ylabel: str, title: str, logx=True, logy=False,
+                    x_dim: str = "lag", scale: Callable | None = None):
+    sub, where = select(ds, spec, ("T",), sel)
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for T in sub.T.values:
+        point = sub.sel(T=T)
+        mean, err = done_mean(point[var], point.status)
+        x = point[x_dim].values
+        if scale is not None:
+            x, mean, err = scale(point, x, mean, err)
+        ax.errorbar(x, mean, yerr=err.fillna(0), fmt="o-", ms=3, label=f"T = {T:g}")
+    ax.set_xscale("log" if logx else "linear")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    return _finish(fig, ax, missing_note(sub), where)
+
+
+@_register("diffusion", "Paper 002 Fig. 2a: D(t) = MSD/(4t)", "lattice", ("diffusion",))
+def diffusion(ds, spec, sel):
+    return _lattice_curves(ds, spec, sel, "diffusion", "t [tau]", "D(t) [lattice^2/tau]", "Tracer diffusion", logy=True)
+
+
+@_register("p-u", "Paper 002 Fig. 3a: P(u), rescaled by sqrt(a)", "lattice", ("p_u", "activity"))
+def p_u(ds, spec, sel):
+    def rescale(point, x, mean, err):
+        a = float(point.activity.where(point.status == 1).mean())
+        return x / np.sqrt(a), mean * np.sqrt(a), err * np.sqrt(a)
+
+    fig = _lattice_curves(ds, spec, sel, "p_u", "u / sqrt(a) [1/tau]", "sqrt(a) P(u) [tau]",
+                          "Displacements per unit time", logy=True, x_dim="u", scale=rescale)
+    ax = fig.axes[0]
+    x = np.geomspace(*ax.get_xlim(), 10)
+    ax.plot(x, x**-3 * np.nanmax([line.get_ydata().max() for line in ax.lines]) * x[0] ** 3, "k--", label="u^-3")
+    ax.legend(fontsize=8)
+    return fig
+
+
+@_register("psi", "Paper 002 Fig. 3b: psi(tau_ev), rescaled by a", "lattice", ("psi", "activity"))
+def psi(ds, spec, sel):
+    def rescale(point, x, mean, err):
+        a = float(point.activity.where(point.status == 1).mean())
+        return a * x, mean / a, err / a
+
+    return _lattice_curves(ds, spec, sel, "psi", "a tau_ev", "psi / a", "Waiting times between events", logy=True,
+                           x_dim="tau_ev", scale=rescale)
+
+
+@_register("c-u", "Paper 002 Fig. 3c: C_u(t)", "lattice", ("c_u",))
+def c_u(ds, spec, sel):
+    return _lattice_curves(ds, spec, sel, "c_u", "t [tau]", "C_u(t)", "Displacement autocorrelation")
+
+
+@_register("c-sigma", "Paper 002 Fig. 3d: C_sigma(t)", "lattice", ("c_sigma",))
+def c_sigma(ds, spec, sel):
+    return _lattice_curves(ds, spec, sel, "c_sigma", "t [tau]", "C_sigma(t)", "Local stress autocorrelation")
+
+
+@_register("s-q-collapse", "Paper 002 Figs. 2b-d: S(q, t) against q^n t with the fit", "lattice", ("s_q", "q"))
+def s_q_collapse(ds, spec, sel):
+    sub, where = select(ds, spec, ("T",), sel)
+    T = float(sub.T.values[-1]) if "T" not in sel else float(sel["T"])
+    point = sub.sel(T=T, method="nearest")
+    good = point.s_q.where(point.status == 1)
+    q = point.q.where(point.status == 1).mean("replica")
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    note = missing_note(sub)
+    try:
+        fit = fits.stretched_exponential(good, q)
+        n, g, alpha = float(fit.n), float(fit.gamma), float(fit.alpha)
+        mean = good.mean("replica")
+        for k in point.k.values[:: max(1, point.k.size // 6)]:
+            x = q.sel(k=k).values ** n * point.lag.values
+            ax.plot(x, mean.sel(k=k), "o", ms=3, label=f"q = {float(q.sel(k=k)):.3f}")
+        xs = np.geomspace(ax.get_xlim()[0], ax.get_xlim()[1], 100)
+        ax.plot(xs, np.exp(-alpha * xs**g), "k--",
+                label=f"exp(-alpha (q^n t)^g): n = {n:.2f} +- {float(fit.n_err):.2f}, g = {g:.2f} +- {float(fit.gamma_err):.2f}")
+        ax.set_xscale("log")
+        ax.set_xlabel("q^n t [lattice^-n tau]")
+    except Exception as err:  # not enough decay in the data to fit
+        note = (note + "; " if note else "") + f"no collapse fit: {err}"
+        ax.set_xlabel("t [tau]")
+    ax.set_ylabel("S(q, t)")
+    ax.set_title(f"Self intermediate scattering function, T = {T:g}", fontsize=10)
+    return _finish(fig, ax, note, where)
+
+
+def draw(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, float] | None = None) -> plt.Figure:
+    """One figure of a store; ``kind`` from :func:`supported`."""
+    if kind not in FIGURES:
+        raise KeyError(kind)
+    return FIGURES[kind].draw(ds, spec, dict(sel or {}))
