@@ -210,12 +210,14 @@ def _open_for_analysis(store_path: Path):
 
 
 @app.command(epilog="**Examples**\n\n    epmsweep plot sweep.zarr arrhenius -o arrhenius.png\n\n"
-             "    epmsweep plot sweep.zarr p-sigma-low-t --sel alpha=0.11\n\nWithout KIND, lists the figures the store supports.")
+             "    epmsweep plot sweep.zarr p-sigma-low-t --sel alpha=0.11\n\n"
+             "    epmsweep plot thermal.zarr diffusion --reference random.zarr\n\nWithout KIND, lists the figures the store supports.")
 def plot(
     store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")],
     kind: Annotated[str | None, typer.Argument(help="Figure kind (omit to list them).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Image file (default: KIND.png).")] = None,
     sel: Annotated[list[str] | None, typer.Option("--sel", help="Fix another axis, NAME=VALUE (repeatable).")] = None,
+    reference: Annotated[Path | None, typer.Option(help="Another store to overlay (e.g. the random model in diffusion).")] = None,
 ) -> None:
     """Draw one figure of the papers from a store, with the theory overlaid."""
     from epmsweep.analysis import figures
@@ -229,7 +231,8 @@ def plot(
             return
         if kind not in kinds:
             raise InvalidInput(f"figure {kind!r} does not apply to this store; available: {', '.join(kinds)}")
-        fig = figures.draw(kind, ds, spec, _parse_selection(sel))
+        ref = _open_for_analysis(reference)[0] if reference else None
+        fig = figures.draw(kind, ds, spec, _parse_selection(sel), ref)
     except InvalidInput as err:
         raise _fail(str(err)) from None
     target = output or Path(f"{kind}.png")

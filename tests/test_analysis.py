@@ -23,9 +23,10 @@ MEANFIELD_FIGURES = {"p-sigma-high-t", "p-sigma-mct", "p-sigma-low-t", "gamma-hi
 
 @pytest.fixture(scope="module")
 def meanfield_store(tmp_path_factory):
-    """A small real sweep: N = 100, 8 temperatures from 0.05 to 3, two replicas."""
+    """A small real sweep: N = 100, 9 temperatures from 0.04 to 3 (each fit regime has at least
+    three), two replicas."""
     path = tmp_path_factory.mktemp("mf") / "mf.zarr"
-    spec = build_spec("meanfield", {"T": "0.05:3:8:log", "alpha": "0.11"}, {"N": 100},
+    spec = build_spec("meanfield", {"T": "0.04,0.05,0.065,0.09,0.2,0.5,1,2,3", "alpha": "0.11"}, {"N": 100},
                       {"burn_in": 20, "duration": 60, "n_windows": 5}, 2, 3, "mf")
     run_sweep(spec, path, ClusterOptions(kind="sync"), progress=False)
     return path
@@ -69,13 +70,14 @@ def test_figures_on_a_store_with_missing_points_say_how_many(meanfield_store, tm
     for kind in MEANFIELD_FIGURES:
         fig = figures.draw(kind, ds, spec)
         texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-        assert any("2 of 16 points missing" in t for t in texts), (kind, texts)
+        assert any("2 of 18 points missing" in t for t in texts), (kind, texts)
 
 
 def test_store_fits_and_the_fit_command(meanfield_store, tmp_path):
     ds, spec = xr.open_zarr(meanfield_store), store.read_spec(meanfield_store)
     arr = fit_store("arrhenius", ds, spec)
     assert 0.05 < float(arr.E) < 0.5 and float(arr.E_err) > 0
+    assert set(fit_store("power-law", ds, spec).T.values) == {0.09, 0.2, 0.5}
     result = cli("fit", meanfield_store, "high-t", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
@@ -95,13 +97,17 @@ def test_plot_command_writes_a_png_and_lists_kinds(meanfield_store, tmp_path):
 
 def test_lattice_figures_draw_from_a_lattice_store(tmp_path):
     spec = build_spec("lattice", {"T": "0.15,0.3"}, {"L": 16},
-                      {"burn_in": 5, "duration": 30, "n_tracers": 50, "q_modes": 6, "lag_levels": 2, "n_probes": 32},
+                      {"burn_in": 5, "duration": 40, "n_tracers": 50, "q_modes": 6, "lag_levels": 3, "n_probes": 32},
                       2, 1, "lat")
     run_sweep(spec, tmp_path / "lat.zarr", ClusterOptions(kind="sync"), progress=False)
     ds = xr.open_zarr(tmp_path / "lat.zarr")
     kinds = figures.supported(ds, spec)
-    assert {"diffusion", "p-u", "psi", "c-u", "c-sigma", "s-q-collapse"} <= set(kinds)
+    assert {"diffusion", "p-u", "psi", "c-u", "c-sigma", "s-q-ballistic", "s-q-crossover", "s-q-diffusive"} <= set(kinds)
     for kind in kinds:
         fig = figures.draw(kind, ds, spec)
-        assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
-        assert np.isfinite(np.asarray(fig.axes[0].lines[0].get_ydata(), dtype=float)).any()
+        ax = fig.axes[0]
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None, kind
+        has_data = any(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any() for line in ax.lines)
+        assert has_data or any("no data" in t.get_text() for t in ax.texts), kind
+    with_reference = figures.draw("diffusion", ds, spec, reference=ds)
+    assert any("reference" in line.get_label() for line in with_reference.axes[0].lines)

@@ -191,9 +191,10 @@ def gamma_high_t(ds, spec, sel):
 
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
     params = _params(spec, point)
-    temps = np.geomspace(sub.T.values.min(), sub.T.values.max(), 60)
+    hot = sub.T.values >= np.median(sub.T.values)  # the law is asymptotic: the hotter half of the sweep
+    temps = np.geomspace(sub.T.values[hot].min(), sub.T.values.max(), 60)
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    ax.errorbar(1 / sub.T, mean, yerr=err.fillna(0), fmt="x", label="simulation")
+    ax.errorbar(1 / sub.T[hot], mean[hot], yerr=err[hot].fillna(0), fmt="x", label="simulation")
     ax.plot(1 / temps, _fp_curve(spec, point, temps), "-", label="FP, exact nu")
     ax.plot(1 / temps, theory.gamma_high_t(temps, theory.t_onset(params["alpha"], params["a"])), "--",
             label=f"Eq. (9), T_onset = {theory.t_onset(params['alpha'], params['a']):.3f} (B6, sign corrected)")
@@ -288,9 +289,20 @@ def _lattice_curves(ds, spec, sel, var: str, xlabel: str, ylabel: str, title: st
     return _finish(fig, ax, missing_note(sub), where)
 
 
-@_register("diffusion", "Paper 002 Fig. 2a: D(t) = MSD/(4t)", "lattice", ("diffusion",))
-def diffusion(ds, spec, sel):
-    return _lattice_curves(ds, spec, sel, "diffusion", "t [tau]", "D(t) [lattice^2/tau]", "Tracer diffusion", logy=True)
+@_register("diffusion", "Paper 002 Fig. 2a: D(t) = MSD/(4t), with the random model from a reference store",
+           "lattice", ("diffusion",))
+def diffusion(ds, spec, sel, reference: xr.Dataset | None = None):
+    fig = _lattice_curves(ds, spec, sel, "diffusion", "t [tau]", "D(t) [lattice^2/tau]", "Tracer diffusion", logy=True)
+    if reference is not None and "diffusion" in reference:
+        ax = fig.axes[0]
+        axes = [d for d in reference.status.dims if d != "replica"]
+        for idx in np.ndindex(*[reference.sizes[a] for a in axes]):
+            point = reference.isel(dict(zip(axes, idx)))
+            mean, _ = done_mean(point.diffusion, point.status)
+            label = ", ".join(f"{a} = {float(point[a]):g}" for a in axes)
+            ax.plot(point.lag, mean, color="grey", lw=1, label=f"reference: {label}")
+        ax.legend(fontsize=7)
+    return fig
 
 
 @_register("p-u", "Paper 002 Fig. 3a: P(u), rescaled by sqrt(a)", "lattice", ("p_u", "activity"))
@@ -328,37 +340,70 @@ def c_sigma(ds, spec, sel):
     return _lattice_curves(ds, spec, sel, "c_sigma", "t [tau]", "C_sigma(t)", "Local stress autocorrelation")
 
 
-@_register("s-q-collapse", "Paper 002 Figs. 2b-d: S(q, t) against q^n t with the fit", "lattice", ("s_q", "q"))
-def s_q_collapse(ds, spec, sel):
+def _s_q_collapse(ds, spec, sel, lags: tuple[float, float], pick_t: str, regime: str):
     sub, where = select(ds, spec, ("T",), sel)
-    T = float(sub.T.values[-1]) if "T" not in sel else float(sel["T"])
+    temps = sub.T.values
+    T = float(sel["T"]) if "T" in sel else float(temps.max() if pick_t == "high" else temps.min())
     point = sub.sel(T=T, method="nearest")
-    good = point.s_q.where(point.status == 1)
+    window = (point.lag >= lags[0]) & (point.lag <= lags[1])
+    good = point.s_q.where(point.status == 1).where(window, drop=True)
     q = point.q.where(point.status == 1).mean("replica")
     fig, ax = plt.subplots(figsize=(5, 3.6))
     note = missing_note(sub)
+    mean = good.mean("replica")
+    if good.sizes.get("lag", 0) == 0 or not np.isfinite(mean.values).any():
+        note = (note + "; " if note else "") + "no data in this lag window (run longer or add lag levels)"
+        ax.set_xlabel("q^n t [lattice^-n tau]")
+        ax.set_ylabel("S(q, t)")
+        ax.plot([], [], label="no data")
+        return _finish(fig, ax, note, where)
     try:
         fit = fits.stretched_exponential(good, q)
         n, g, alpha = float(fit.n), float(fit.gamma), float(fit.alpha)
-        mean = good.mean("replica")
-        for k in point.k.values[:: max(1, point.k.size // 6)]:
-            x = q.sel(k=k).values ** n * point.lag.values
-            ax.plot(x, mean.sel(k=k), "o", ms=3, label=f"q = {float(q.sel(k=k)):.3f}")
-        xs = np.geomspace(ax.get_xlim()[0], ax.get_xlim()[1], 100)
-        ax.plot(xs, np.exp(-alpha * xs**g), "k--",
-                label=f"exp(-alpha (q^n t)^g): n = {n:.2f} +- {float(fit.n_err):.2f}, g = {g:.2f} +- {float(fit.gamma_err):.2f}")
-        ax.set_xscale("log")
-        ax.set_xlabel("q^n t [lattice^-n tau]")
-    except Exception as err:  # not enough decay in the data to fit
+        xlabel = "q^n t [lattice^-n tau]"
+        fit_label = (f"exp(-alpha (q^n t)^g): n = {n:.2f} +- {float(fit.n_err):.2f}, "
+                     f"g = {g:.2f} +- {float(fit.gamma_err):.2f}")
+    except Exception as err:  # too little decay in this window to fit
+        n, g, alpha, xlabel, fit_label = 1.0, None, None, "q t [lattice^-1 tau]", None
         note = (note + "; " if note else "") + f"no collapse fit: {err}"
-        ax.set_xlabel("t [tau]")
+    for k in point.k.values[:: max(1, point.k.size // 6)]:
+        x = q.sel(k=k).values ** n * good.lag.values
+        ax.plot(x, mean.sel(k=k), "o", ms=3, label=f"q = {float(q.sel(k=k)):.3f}")
+    if fit_label:
+        xs = np.geomspace(*ax.get_xlim(), 100)
+        ax.plot(xs, np.exp(-alpha * xs**g), "k--", label=fit_label)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("S(q, t)")
-    ax.set_title(f"Self intermediate scattering function, T = {T:g}", fontsize=10)
+    ax.set_title(f"S(q, t), {regime} regime ({lags[0]:g} <= t <= {lags[1]:g}), T = {T:g}", fontsize=10)
     return _finish(fig, ax, note, where)
 
 
-def draw(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, float] | None = None) -> plt.Figure:
-    """One figure of a store; ``kind`` from :func:`supported`."""
+@_register("s-q-ballistic", "Paper 002 Fig. 2b: S(q, t) collapse, ballistic regime (t <= tau_res)", "lattice",
+           ("s_q", "q"))
+def s_q_ballistic(ds, spec, sel):
+    return _s_q_collapse(ds, spec, sel, (0.0, float(spec.parameters.get("tau_res", 1.0))), "high", "ballistic")
+
+
+@_register("s-q-crossover", "Paper 002 Fig. 2c: S(q, t) collapse, crossover regime, lowest T", "lattice", ("s_q", "q"))
+def s_q_crossover(ds, spec, sel):
+    tau_res = float(spec.parameters.get("tau_res", 1.0))
+    return _s_q_collapse(ds, spec, sel, (tau_res, 30.0 * tau_res), "low", "crossover")
+
+
+@_register("s-q-diffusive", "Paper 002 Fig. 2d: S(q, t) collapse, diffusive regime (t >= 10 tau_res)", "lattice",
+           ("s_q", "q"))
+def s_q_diffusive(ds, spec, sel):
+    tau_res = float(spec.parameters.get("tau_res", 1.0))
+    return _s_q_collapse(ds, spec, sel, (10.0 * tau_res, np.inf), "high", "diffusive")
+
+
+def draw(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, float] | None = None,
+         reference: xr.Dataset | None = None) -> plt.Figure:
+    """One figure of a store; ``kind`` from :func:`supported`. ``reference`` (another store,
+    e.g. the random model at matched activity) is overlaid where a figure supports it."""
     if kind not in FIGURES:
         raise KeyError(kind)
+    if reference is not None and kind == "diffusion":
+        return diffusion(ds, spec, dict(sel or {}), reference)
     return FIGURES[kind].draw(ds, spec, dict(sel or {}))

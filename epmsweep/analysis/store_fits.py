@@ -2,8 +2,8 @@
 
 | kind | store | variable | fitted on |
 |---|---|---|---|
-| ``arrhenius`` | meanfield, lattice | gamma / activity | the colder half of the T values |
-| ``arrhenius-k`` | meanfield, lattice | gamma / activity | colder half, prefactor exponent k free |
+| ``arrhenius`` | meanfield, lattice | gamma / activity | meanfield: T < 1.6 T_c (below the MCT-like crossover); lattice: the colder half of the T values |
+| ``arrhenius-k`` | meanfield, lattice | gamma / activity | the same, prefactor exponent k free |
 | ``power-law`` | meanfield | gamma | 1.3 T_c < T <= 0.5 (MCT-like regime; T_c of Eq. 10) |
 | ``high-t`` | meanfield | gamma | the hottest third of the T values (at least 3) |
 | ``s-q`` | lattice (tracer rules) | s_q | highest T (or ``--sel T=...``) |
@@ -61,15 +61,15 @@ def fit_store(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, floa
     if kind in ("arrhenius", "arrhenius-k", "power-law", "high-t"):
         var = sub[_activity_name(sub)].where(done)
         temps = sub.T.values
+        tc = _mct_temperature(sub, spec)
         if kind.startswith("arrhenius"):
-            chosen = temps[temps <= np.median(temps)]
+            chosen = temps[temps < 1.6 * tc] if tc else temps[temps <= np.median(temps)]
         elif kind == "high-t":
             chosen = np.sort(temps)[-max(3, temps.size // 3):]
+        elif tc is None:
+            raise InvalidInput("fit 'power-law' needs the MCT-like temperature T_c of Eq. (10): a meanfield store "
+                               "with a frozen T -> 0 state")
         else:
-            from epmsweep.model import theory
-
-            alpha = float(sub["alpha"]) if "alpha" in sub.coords else float(spec.parameters["alpha"])
-            tc = theory.t_c(alpha, float(spec.parameters["a"]))
             chosen = temps[(temps > 1.3 * tc) & (temps <= 0.5)]
         if chosen.size < 3:
             raise InvalidInput(f"fit {kind!r} needs at least 3 temperatures in its regime; the store has {chosen.size}")
@@ -93,6 +93,19 @@ def fit_store(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, floa
     top = float(has[dim].max())
     lo = top / 10 if kind == "p-u-tail" else top / 100
     return fits.power_law_tail(density, dim, lo, top)
+
+
+def _mct_temperature(sub: xr.Dataset, spec: SweepSpec) -> float | None:
+    """T_c of Eq. (10) for a mean-field store (None otherwise, or without a frozen state)."""
+    if spec.model != "meanfield":
+        return None
+    from epmsweep.model import theory
+
+    alpha = float(sub["alpha"]) if "alpha" in sub.coords else float(spec.parameters["alpha"])
+    try:
+        return theory.t_c(alpha, float(spec.parameters["a"]))
+    except ValueError:
+        return None
 
 
 def table_rows(fit: xr.Dataset) -> list[tuple[str, float, float]]:
