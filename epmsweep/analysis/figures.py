@@ -14,6 +14,7 @@ to the user's selection, or to their first value; the title says which.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -74,7 +75,7 @@ def select(ds: xr.Dataset, spec: SweepSpec, keep: tuple[str, ...], sel: Mapping[
     for axis, value in sel.items():
         if axis in keep and axis in ds.dims:
             ds = ds.sel({axis: [value]}, method="nearest")
-    sub = ds.sel(fixed) if fixed else ds
+    sub = (ds.sel(fixed) if fixed else ds).load()  # small: one slice of the sweep, computed once
     label = ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
     return sub, label
 
@@ -83,8 +84,10 @@ def done_mean(da: xr.DataArray, status: xr.DataArray) -> tuple[xr.DataArray, xr.
     """Mean over done replicas and its standard error (NaN with fewer than two)."""
     good = da.where(status == 1)
     n = (status == 1).sum("replica")
-    mean = good.mean("replica")
-    err = good.std("replica", ddof=1) / np.sqrt(n.where(n > 1))
+    with warnings.catch_warnings():  # points with no done replica are NaN, by design
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = good.mean("replica")
+        err = good.std("replica", ddof=1) / np.sqrt(n.where(n > 1))
     return mean, err
 
 
@@ -366,9 +369,11 @@ def _s_q_collapse(ds, spec, sel, lags: tuple[float, float], pick_t: str, regime:
     except Exception as err:  # too little decay in this window to fit
         n, g, alpha, xlabel, fit_label = 1.0, None, None, "q t [lattice^-1 tau]", None
         note = (note + "; " if note else "") + f"no collapse fit: {err}"
+    n_done = good.notnull().sum("replica")
+    err = good.std("replica", ddof=1) / np.sqrt(n_done.where(n_done > 1))
     for k in point.k.values[:: max(1, point.k.size // 6)]:
         x = q.sel(k=k).values ** n * good.lag.values
-        ax.plot(x, mean.sel(k=k), "o", ms=3, label=f"q = {float(q.sel(k=k)):.3f}")
+        ax.errorbar(x, mean.sel(k=k), yerr=err.sel(k=k).fillna(0), fmt="o", ms=3, label=f"q = {float(q.sel(k=k)):.3f}")
     if fit_label:
         xs = np.geomspace(*ax.get_xlim(), 100)
         ax.plot(xs, np.exp(-alpha * xs**g), "k--", label=fit_label)

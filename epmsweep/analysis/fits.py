@@ -216,6 +216,8 @@ def stretched_exponential(s_q: xr.DataArray, q: xr.DataArray | np.ndarray, t_dim
         def solve(xx, s):
             z = transform(s)
             ok = np.isfinite(z)
+            if ok.sum() < 4 or np.unique(xx[ok, 1]).size < 2 or np.unique(xx[ok, 0]).size < 2:
+                raise ValueError(f"too few points with {s_range[0]} < S < {s_range[1]} at two or more q and t")
             design = np.column_stack([np.ones(ok.sum()), xx[ok]])
             beta, cov = _linear_fit(design, z[ok])
             g = beta[2]

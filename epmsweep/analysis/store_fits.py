@@ -2,7 +2,7 @@
 
 | kind | store | variable | fitted on |
 |---|---|---|---|
-| ``arrhenius`` | meanfield, lattice | gamma / activity | meanfield: T < 1.6 T_c (below the MCT-like crossover); lattice: the colder half of the T values |
+| ``arrhenius`` | meanfield, lattice | gamma / activity | meanfield: T < 1.6 T_c (below the MCT-like crossover); lattice: all T (paper 002's range is Arrhenius) |
 | ``arrhenius-k`` | meanfield, lattice | gamma / activity | the same, prefactor exponent k free |
 | ``power-law`` | meanfield | gamma | 1.3 T_c < T <= 0.5 (MCT-like regime; T_c of Eq. 10) |
 | ``high-t`` | meanfield | gamma | the hottest third of the T values (at least 3) |
@@ -63,7 +63,7 @@ def fit_store(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, floa
         temps = sub.T.values
         tc = _mct_temperature(sub, spec)
         if kind.startswith("arrhenius"):
-            chosen = temps[temps < 1.6 * tc] if tc else temps[temps <= np.median(temps)]
+            chosen = temps[temps < 1.6 * tc] if tc else temps
         elif kind == "high-t":
             chosen = np.sort(temps)[-max(3, temps.size // 3):]
         elif tc is None:
