@@ -67,6 +67,10 @@ RUN_EPILOG = """
 
     epmsweep run meanfield --T 0.1,0.2,0.5 --alpha 0.08,0.11 --set duration=200 --workers 2 --out s.zarr
 
+    epmsweep run examples/paper000_meanfield.toml --cluster slurm --cores 16 --memory 32GB --walltime 04:00:00 --adapt 1:20
+
+    epmsweep run examples/quickstart.toml --cluster pbs --cores 8 --memory 16GB --queue short --dry-run
+
 Axis values: `0.1,0.2,0.5` (list), `start:stop:num` (linear), `start:stop:num:log` (geometric).
 Any model parameter can be an axis (`epmsweep models` lists them). Running the same command
 again resumes: only points that are not done run. Exit codes: 0 all done, 1 a point failed,
@@ -84,14 +88,35 @@ def run(
     assignments: Annotated[list[str] | None, typer.Option("--set", help="Fixed parameter or setting, NAME=VALUE (repeatable).")] = None,
     seed: Annotated[int | None, typer.Option(help="Root seed of the sweep.")] = None,
     name: Annotated[str | None, typer.Option(help="Sweep name (default: the spec file's stem, or 'sweep').")] = None,
-    cluster_kind: Annotated[str, typer.Option("--cluster", help="Where to run: local (default) or sync (in-process).")] = "local",
+    cluster_kind: Annotated[str, typer.Option("--cluster", help="Where to run: local (default), sync (in-process), "
+                                              "slurm, pbs, sge, lsf or htcondor.")] = "local",
     workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of a running dask scheduler, e.g. tcp://host:8786.")] = None,
+    cores: Annotated[int | None, typer.Option(help="Batch: cores per job (one single-threaded worker each).")] = None,
+    memory: Annotated[str | None, typer.Option(help="Batch: memory per job, e.g. 16GB.")] = None,
+    walltime: Annotated[str | None, typer.Option(help="Batch: walltime per job, [D-]HH:MM:SS; workers retire before it.")] = None,
+    queue: Annotated[str | None, typer.Option(help="Batch: queue or partition.")] = None,
+    account: Annotated[str | None, typer.Option(help="Batch: account or project to charge.")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Batch: number of jobs to keep running (default 1).")] = None,
+    adapt: Annotated[str | None, typer.Option(help="Batch: scale adaptively between MIN:MAX jobs.")] = None,
+    job_extra: Annotated[list[str] | None, typer.Option("--job-extra", help="Batch: extra scheduler directive (repeatable).")] = None,
+    interface: Annotated[str | None, typer.Option(help="Batch: network interface for scheduler and workers, e.g. ib0.")] = None,
+    tls: Annotated[bool, typer.Option(help="Encrypt scheduler, worker and client traffic (temporary certificates).")] = False,
+    dashboard_address: Annotated[str, typer.Option(help="Where the dashboard listens.")] = "127.0.0.1:8787",
+    dry_run: Annotated[bool, typer.Option(help="Batch: print the job script and exit.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store that holds a different sweep.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
 ) -> None:
     """Run a sweep (or resume it) into a Zarr store."""
     try:
+        options = cluster.ClusterOptions(
+            cluster_kind, workers, scheduler, True, dashboard_address, tls, cores, memory, walltime, queue, account,
+            jobs, _parse_adapt(adapt), tuple(job_extra or ()), interface)
+        if dry_run:
+            if cluster_kind not in cluster.JOBQUEUE:
+                raise InvalidInput(f"--dry-run prints a batch job script; --cluster {cluster_kind} submits no jobs")
+            print(cluster.job_script(options))
+            raise typer.Exit(EXIT_DONE)
         axes = _parse_axis_options(list(ctx.args))
         if target.endswith(".toml") or Path(target).is_file():
             spec = load_spec_file(target, axes, assignments or [], replicas=replicas, seed=seed, name=name)
@@ -100,8 +125,7 @@ def run(
             spec = build_spec(target, axes, parameters, settings, 1 if replicas is None else replicas,
                               0 if seed is None else seed, name or "sweep")
         path = out or Path(spec.out or f"{spec.name}.zarr")
-        outcome = run_sweep(spec, path, cluster.ClusterOptions(cluster_kind, workers, scheduler), overwrite, progress,
-                            err_console)
+        outcome = run_sweep(spec, path, options, overwrite, progress, err_console)
     except InvalidInput as err:
         raise _fail(str(err)) from None
     _print_table(path)
@@ -187,6 +211,18 @@ def models(name: Annotated[str | None, typer.Argument(help="Show only this model
             for key, f in fields.items():
                 table.add_row(key, str(f.default), f.allowed(), f.units, f.doc)
             out_console.print(table)
+
+
+def _parse_adapt(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    lo, sep, hi = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(lo), int(hi)
+    except ValueError:
+        raise InvalidInput(f"--adapt {text!r}: expected MIN:MAX, e.g. --adapt 1:20") from None
 
 
 def _parse_selection(items: list[str] | None) -> dict[str, float]:

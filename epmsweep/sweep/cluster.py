@@ -9,8 +9,21 @@
 * ``scheduler=ADDRESS``: connect to an already running cluster; its workers must see
   the store's path (a shared filesystem) and have epmsweep installed.
 
-New backends (HPC batch systems) register a factory in ``_FACTORIES``: a context
-manager taking :class:`ClusterOptions` and yielding a ``distributed`` cluster object.
+* ``slurm``, ``pbs``, ``sge``, ``lsf``, ``htcondor``: dask-jobqueue's cluster classes.
+  Their configuration comes from the standard dask config (``~/.config/dask/jobqueue.yaml``,
+  ``DASK_JOBQUEUE__...`` variables); ``--cores``, ``--memory``, ``--walltime``, ``--queue``,
+  ``--account``, ``--job-extra`` override it. Each job runs ``cores`` single-threaded worker
+  processes; the job prologue exports ``NUMBA_NUM_THREADS=1`` and ``OMP_NUM_THREADS=1``.
+  With a walltime the workers get ``--lifetime`` (walltime minus a margin) and
+  ``--lifetime-stagger``: a job about to hit its walltime retires, its running point goes
+  back to the scheduler and is retried, and adaptive scaling starts a replacement job.
+  ``--jobs N`` keeps N jobs (adaptively, so retired jobs are replaced); ``--adapt MIN:MAX``
+  scales between MIN and MAX jobs.
+
+``--tls`` encrypts scheduler, worker and client traffic with certificates made for the
+run (``distributed.security.Security.temporary()``); a client without them cannot connect.
+New backends register a factory in ``_FACTORIES``: a context manager taking
+:class:`ClusterOptions` and yielding a ``distributed`` cluster object.
 """
 
 from __future__ import annotations
@@ -18,6 +31,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -33,6 +49,18 @@ class ClusterOptions:
     workers: int | None = None  # local: worker processes (default: one per core)
     scheduler: str | None = None  # address of an existing scheduler, e.g. tcp://10.0.0.5:8786
     dashboard: bool = True
+    dashboard_address: str = "127.0.0.1:8787"
+    tls: bool = False
+    # batch systems (dask-jobqueue); None: from the dask config
+    cores: int | None = None
+    memory: str | None = None
+    walltime: str | None = None
+    queue: str | None = None
+    account: str | None = None
+    jobs: int | None = None
+    adapt: tuple[int, int] | None = None
+    job_extra: tuple[str, ...] = ()
+    interface: str | None = None
 
 
 def available_cores() -> int:
@@ -42,29 +70,184 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _security(options: ClusterOptions):
+    if not options.tls:
+        return None
+    from distributed.security import Security
+
+    return Security.temporary()
+
+
 @contextlib.contextmanager
 def _local(options: ClusterOptions) -> Iterator[object]:
     from distributed import LocalCluster
 
     n = options.workers or available_cores()
+    security = _security(options)
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:8787" if options.dashboard else None,
-                      silence_logs=logging.ERROR, env=WORKER_ENV) as cluster:
+                      dashboard_address=options.dashboard_address if options.dashboard else None,
+                      silence_logs=logging.ERROR, env=WORKER_ENV, security=security,
+                      protocol="tls://" if security else None) as cluster:
         yield cluster
 
 
-_FACTORIES: dict[str, Callable[[ClusterOptions], contextlib.AbstractContextManager]] = {"local": _local}
-KINDS = ("local", "sync")
+#: dask-jobqueue class and the command that submits a job, per backend
+JOBQUEUE = {
+    "slurm": ("SLURMCluster", "sbatch"),
+    "pbs": ("PBSCluster", "qsub"),
+    "sge": ("SGECluster", "qsub"),
+    "lsf": ("LSFCluster", "bsub"),
+    "htcondor": ("HTCondorCluster", "condor_submit"),
+}
+PROLOGUE = [f"export {k}={v}" for k, v in WORKER_ENV.items()]
+
+
+def walltime_seconds(text: str) -> int:
+    """Seconds of a batch walltime: [D-]HH:MM:SS, HH:MM or MM (minutes)."""
+    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d{1,2}))?(?::(\d{1,2}))?", text.strip())
+    if not match:
+        raise InvalidInput(f"walltime = {text!r} cannot be parsed: expected [D-]HH:MM:SS, HH:MM or minutes")
+    days, a, b, c = match.groups()
+    if b is None:  # minutes
+        seconds = int(a) * 60
+    elif c is None:  # HH:MM
+        seconds = int(a) * 3600 + int(b) * 60
+    else:
+        seconds = int(a) * 3600 + int(b) * 60 + int(c)
+    seconds += int(days or 0) * 86400
+    if seconds <= 0:
+        raise InvalidInput(f"walltime = {text!r} must be positive")
+    return seconds
+
+
+def lifetime_args(walltime: str) -> list[str]:
+    """Worker ``--lifetime``: retire before the batch system kills the job (margin 10% of the
+    walltime, at most 5 minutes), staggered so that workers do not leave together."""
+    total = walltime_seconds(walltime)
+    margin = min(300, max(5, total // 10))
+    stagger = min(120, max(1, total // 20))
+    return ["--lifetime", f"{total - margin}s", "--lifetime-stagger", f"{stagger}s"]
+
+
+#: What each batch system calls our options; None: it has no such setting.
+_NATIVE = {
+    "slurm": {"queue": "queue", "account": "account", "walltime": "walltime"},
+    "pbs": {"queue": "queue", "account": "account", "walltime": "walltime"},
+    "sge": {"queue": "queue", "account": "project", "walltime": "walltime"},
+    "lsf": {"queue": "queue", "account": "project", "walltime": "walltime"},
+    "htcondor": {"queue": None, "account": None, "walltime": None},
+}
+
+
+def _jobqueue_kwargs(options: ClusterOptions) -> dict:
+    kwargs: dict = {"job_script_prologue": PROLOGUE, "silence_logs": logging.ERROR}
+    for name in ("cores", "memory", "interface"):
+        value = getattr(options, name)
+        if value is not None:
+            kwargs[name] = value
+    for name, native in _NATIVE[options.kind].items():
+        value = getattr(options, name)
+        if value is None:
+            continue
+        if native is None:
+            raise InvalidInput(f"--{name} is not a setting of {options.kind} jobs; use --job-extra or the dask config")
+        kwargs[native] = value
+    if options.kind == "htcondor" and options.memory is not None:
+        kwargs["disk"] = options.memory  # HTCondor jobs must request disk; as much as memory
+    if options.kind == "sge" and options.memory is not None:
+        kwargs["resource_spec"] = f"h_vmem={options.memory}"  # cores: a site-specific -pe via --job-extra
+    if options.cores is not None:
+        kwargs["processes"] = options.cores  # single-threaded worker processes
+    if options.job_extra:
+        kwargs["job_extra_directives"] = list(options.job_extra)
+    if options.walltime:
+        kwargs["worker_extra_args"] = lifetime_args(options.walltime)
+    kwargs["scheduler_options"] = {"dashboard_address": options.dashboard_address if options.dashboard else None}
+    security = _security(options)
+    if security is not None:
+        kwargs["security"] = security
+        kwargs["protocol"] = "tls://"
+    return kwargs
+
+
+def make_jobqueue_cluster(options: ClusterOptions):
+    """The dask-jobqueue cluster object of ``options`` (not scaled yet)."""
+    import dask_jobqueue
+
+    class_name, _ = JOBQUEUE[options.kind]
+    try:
+        return getattr(dask_jobqueue, class_name)(**_jobqueue_kwargs(options))
+    except ValueError as err:  # e.g. cores/memory neither given nor configured
+        raise InvalidInput(f"cluster {options.kind}: {err}") from None
+
+
+def job_script(options: ClusterOptions) -> str:
+    """The batch script one worker job would run (``--dry-run``)."""
+    cluster = make_jobqueue_cluster(options)
+    try:
+        return cluster.job_script()
+    finally:
+        cluster.close()
+
+
+def check_submission(kind: str) -> None:
+    """Fail fast when the batch system cannot take jobs: dask-jobqueue would only log the
+    failed submission and wait for workers forever."""
+    _, submit = JOBQUEUE[kind]
+    if shutil.which(submit) is None:
+        raise InvalidInput(f"cluster {kind}: the submit command '{submit}' is not on PATH; is this a {kind} login node?")
+    if kind == "slurm":
+        probe = subprocess.run(["sinfo", "-h", "-o", "%a"], capture_output=True, text=True, timeout=30)
+        if probe.returncode != 0:
+            raise InvalidInput(f"cluster slurm: sinfo cannot reach the controller: {probe.stderr.strip()} "
+                               "(is SLURM_CONF set?)")
+
+
+@contextlib.contextmanager
+def _jobqueue(options: ClusterOptions) -> Iterator[object]:
+    cluster = make_jobqueue_cluster(options)
+    try:
+        if options.adapt is not None:
+            cluster.adapt(minimum_jobs=options.adapt[0], maximum_jobs=options.adapt[1])
+        elif options.walltime:  # adaptive, so that jobs retiring at their walltime are replaced
+            n = options.jobs or 1
+            cluster.adapt(minimum_jobs=n, maximum_jobs=n)
+        else:
+            cluster.scale(jobs=options.jobs or 1)
+        yield cluster
+    finally:
+        with contextlib.suppress(AssertionError):  # close() after a failed submission asserts
+            cluster.close()
+
+
+_FACTORIES: dict[str, Callable[[ClusterOptions], contextlib.AbstractContextManager]] = {
+    "local": _local, **{kind: _jobqueue for kind in JOBQUEUE}}
+KINDS = ("local", "sync", *JOBQUEUE)
 
 
 def validate(options: ClusterOptions) -> None:
-    """Refuse impossible cluster options before anything is written."""
+    """Refuse impossible cluster options before anything is written (within seconds)."""
     if options.kind not in KINDS:
         raise InvalidInput(f"cluster = {options.kind!r} is not allowed: expected one of {', '.join(KINDS)}")
     if options.workers is not None and options.workers < 1:
         raise InvalidInput(f"workers = {options.workers} is not allowed: expected an integer >= 1")
     if options.scheduler is not None and options.kind == "sync":
         raise InvalidInput("--scheduler and --cluster sync exclude each other")
+    if options.adapt is not None:
+        lo, hi = options.adapt
+        if lo < 0 or hi < 1 or lo > hi:
+            raise InvalidInput(f"adapt = {lo}:{hi} is not allowed: expected MIN:MAX with 0 <= MIN <= MAX, MAX >= 1")
+    if options.jobs is not None and options.jobs < 1:
+        raise InvalidInput(f"jobs = {options.jobs} is not allowed: expected an integer >= 1")
+    if options.walltime is not None:
+        walltime_seconds(options.walltime)
+    batch_only = [k for k in ("cores", "memory", "walltime", "queue", "account", "jobs", "adapt")
+                  if getattr(options, k) is not None]
+    if options.kind not in JOBQUEUE and batch_only:
+        raise InvalidInput(f"--{batch_only[0]} applies to batch clusters ({', '.join(JOBQUEUE)}), "
+                           f"not to --cluster {options.kind}")
+    if options.kind in JOBQUEUE and options.scheduler is None:
+        check_submission(options.kind)
 
 
 @contextlib.contextmanager
@@ -77,8 +260,8 @@ def connect(options: ClusterOptions) -> Iterator[object | None]:
     from distributed import Client
 
     if options.scheduler is not None:
-        with Client(options.scheduler) as client:
+        with Client(options.scheduler, security=_security(options)) as client:
             yield client
         return
-    with _FACTORIES[options.kind](options) as cluster, Client(cluster) as client:
+    with _FACTORIES[options.kind](options) as cluster, Client(cluster, security=cluster.security) as client:
         yield client
