@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import scipy.fft  # noqa: E402
 
 import fft_baseline  # noqa: E402
+from timing import per_second  # noqa: E402
 from epmsweep.model import get_model  # noqa: E402
 from epmsweep.model.lattice import TimeSteppedLattice, _Config  # noqa: E402
 from epmsweep.model.observables import log_edges  # noqa: E402
@@ -37,18 +38,6 @@ from epmsweep.model.propagator import eshelby  # noqa: E402
 
 DT, EPS_STEP = 0.025, 0.0125  # dt and eps0 dt / (2 tau) with eps0 = tau = 1
 STEPS_PER_SAMPLE = 4  # sample_interval 0.1 / dt: the stress field is materialised once per sample
-
-
-def timed(fn, seconds: float) -> float:
-    """Calls per second of fn(k) (k calls), growing k until one batch lasts >= seconds."""
-    k = 1
-    while True:
-        start = time.perf_counter()
-        fn(k)
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return k / elapsed
-        k = max(2 * k, int(k * 1.3 * seconds / max(elapsed, 1e-6)))
 
 
 def equilibrated(L: int, T: float, tracers: int) -> TimeSteppedLattice:
@@ -76,10 +65,10 @@ def main() -> None:
                         sim.advance(STEPS_PER_SAMPLE, True)
                         sim.materialize()
 
-                fast = STEPS_PER_SAMPLE * timed(fast_cycle, args.seconds)
+                fast = STEPS_PER_SAMPLE * per_second(fast_cycle, args.seconds)
                 state = (sim.sigma.copy(), sim.active.astype(bool), sim.sign.astype(float), sim.pos.copy())
                 rng = np.random.default_rng(2)
-                base = timed(lambda k: fft_baseline.run_steps(prop, *state, k, rng, T, DT, EPS_STEP), args.seconds)
+                base = per_second(lambda k: fft_baseline.run_steps(prop, *state, k, rng, T, DT, EPS_STEP), args.seconds)
 
                 def bare(k):
                     for _ in range(k):
@@ -89,8 +78,8 @@ def main() -> None:
                             scipy.fft.irfft2(f, s=(L, L))
                             scipy.fft.irfft2(f, s=(L, L))
 
-                fft_cost = timed(bare, args.seconds)
-                forced = timed(lambda k: [sim.step(True, force_fft=True) for _ in range(k)], args.seconds)
+                fft_cost = per_second(bare, args.seconds)
+                forced = per_second(lambda k: [sim.step(True, force_fft=True) for _ in range(k)], args.seconds)
                 rows.append(f"| {L} | {T} | {tracers} | {active_fraction:.4f} | {fast:,.0f} | {forced:,.0f} | {base:,.0f} | "
                             f"{fft_cost:,.0f} | {fast / base:.1f}x | {fft_cost / forced:.2f} |")
                 print(rows[-1], flush=True)

@@ -18,7 +18,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numba
@@ -28,6 +27,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy_baseline  # noqa: E402
+from timing import per_second  # noqa: E402
 
 from epmsweep.model import meanfield  # noqa: E402
 
@@ -61,18 +61,6 @@ def equilibrated(n: int, T: float, sweeps: float = 100.0) -> np.ndarray:
     return state["sigma"] + np.sqrt(2 * ALPHA * pending / n) * np.random.default_rng(3).standard_normal(n)
 
 
-def rate(advance, seconds: float) -> float:
-    """Events per second: grow the batch until one batch takes >= seconds."""
-    events = 16
-    while True:
-        start = time.perf_counter()
-        advance(events)
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return events / elapsed
-        events = int(events * min(max(2.0, 1.5 * seconds / max(elapsed, 1e-9)), 100.0))
-
-
 def machine() -> str:
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -92,8 +80,8 @@ def main() -> None:
             sigma0 = equilibrated(n, T)
             rng = np.random.default_rng(4)
             sigma_np = sigma0.copy()
-            numpy_rate = rate(lambda k: numpy_baseline.run_events(sigma_np, T, ALPHA, k, rng), args.seconds)
-            rates = {m: rate(kernel_runner(sigma0, T, code)[0], args.seconds)
+            numpy_rate = per_second(lambda k: numpy_baseline.run_events(sigma_np, T, ALPHA, k, rng), args.seconds)
+            rates = {m: per_second(kernel_runner(sigma0, T, code)[0], args.seconds)
                      for m, code in (("direct", meanfield.DIRECT), ("auto", meanfield.AUTO), ("thinning", meanfield.THINNING))}
             best_ref = max(numpy_rate, rates["direct"])
             rows.append(f"| {n} | {T} | {numpy_rate:,.0f} | {rates['direct']:,.0f} | {rates['auto']:,.0f} | "
