@@ -14,7 +14,6 @@ to the user's selection, or to their first value; the title says which.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -26,6 +25,8 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from epmsweep.analysis import fits  # noqa: E402
+from epmsweep.analysis.selection import done_mean, missing_note, select  # noqa: E402
+from epmsweep.analysis.store_fits import fit_store  # noqa: E402
 from epmsweep.sweep.spec import SweepSpec  # noqa: E402
 
 
@@ -62,39 +63,6 @@ def supported(ds: xr.Dataset, spec: SweepSpec) -> list[str]:
             continue
         out.append(kind.name)
     return out
-
-
-# ---- data helpers --------------------------------------------------------------------
-def select(ds: xr.Dataset, spec: SweepSpec, keep: tuple[str, ...], sel: Mapping[str, float]) -> tuple[xr.Dataset, str]:
-    """Fix every sweep axis not in ``keep`` to the selection (nearest value) or its first value."""
-    fixed = {}
-    for axis in spec.axes:
-        if axis in keep or axis not in ds.dims:  # kept, or already fixed by an earlier selection
-            continue
-        fixed[axis] = float(ds[axis].sel({axis: sel[axis]}, method="nearest")) if axis in sel else float(ds[axis][0])
-    for axis, value in sel.items():
-        if axis in keep and axis in ds.dims:
-            ds = ds.sel({axis: [value]}, method="nearest")
-    sub = (ds.sel(fixed) if fixed else ds).load()  # small: one slice of the sweep, computed once
-    label = ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
-    return sub, label
-
-
-def done_mean(da: xr.DataArray, status: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Mean over done replicas and its standard error (NaN with fewer than two)."""
-    good = da.where(status == 1)
-    n = (status == 1).sum("replica")
-    with warnings.catch_warnings():  # points with no done replica are NaN, by design
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = good.mean("replica")
-        err = good.std("replica", ddof=1) / np.sqrt(n.where(n > 1))
-    return mean, err
-
-
-def missing_note(sub: xr.Dataset) -> str:
-    status = sub.status.values
-    missing = int((status != 1).sum())
-    return f"{missing} of {status.size} points missing (pending or failed)" if missing else ""
 
 
 def _params(spec: SweepSpec, point: Mapping[str, float]) -> dict:
@@ -224,10 +192,8 @@ def relaxation_time(ds, spec, sel):
     try:
         tc = theory.t_c(params["alpha"], params["a"])
         ax.axvline(tc, color="grey", lw=0.8, label=f"T_c = {tc:.3f} (Eq. 10)")
-    except ValueError:
-        tc = None
-    from epmsweep.analysis.store_fits import fit_store
-
+    except ValueError:  # no frozen state: no T_c
+        pass
     try:
         fit = fit_store("power-law", sub, spec)
         ax.plot(fit.T, 1 / fit.fit.values, "k:", label=f"fit C (T - T_c)^g: T_c = {float(fit.T_c):.3f} +- "
@@ -257,8 +223,6 @@ def arrhenius_plot(ds, spec, sel):
                 label=f"Eq. (22) corrected: T^2 exp(-{theory.e_bar(params['alpha'], params['a']):.3f}/T)")
     except ValueError:
         pass
-    from epmsweep.analysis.store_fits import fit_store
-
     try:
         fit = fit_store("arrhenius", sub, spec)
         ax.plot(1 / fit.T, fit.fit.values, "k:", label=f"fit A exp(-E/T): E = {float(fit.E):.3f} +- {float(fit.E_err):.3f}")

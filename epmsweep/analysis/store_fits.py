@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from epmsweep.analysis import fits
-from epmsweep.analysis.figures import select
+from epmsweep.analysis.selection import select
 from epmsweep.model import InvalidInput
 from epmsweep.sweep.spec import SweepSpec
 

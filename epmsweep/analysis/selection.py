@@ -1,0 +1,43 @@
+"""Slicing a sweep store for one figure or fit: fixed axes, done replicas, what is missing."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import xarray as xr
+
+from epmsweep.sweep.spec import SweepSpec
+
+
+def select(ds: xr.Dataset, spec: SweepSpec, keep: tuple[str, ...], sel: Mapping[str, float]) -> tuple[xr.Dataset, str]:
+    """Fix every sweep axis not in ``keep`` to the selection (nearest value) or its first value."""
+    fixed = {}
+    for axis in spec.axes:
+        if axis in keep or axis not in ds.dims:  # kept, or already fixed by an earlier selection
+            continue
+        fixed[axis] = float(ds[axis].sel({axis: sel[axis]}, method="nearest")) if axis in sel else float(ds[axis][0])
+    for axis, value in sel.items():
+        if axis in keep and axis in ds.dims:
+            ds = ds.sel({axis: [value]}, method="nearest")
+    sub = (ds.sel(fixed) if fixed else ds).load()  # small: one slice of the sweep, computed once
+    label = ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
+    return sub, label
+
+
+def done_mean(da: xr.DataArray, status: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Mean over done replicas and its standard error (NaN with fewer than two)."""
+    good = da.where(status == 1)
+    n = (status == 1).sum("replica")
+    with warnings.catch_warnings():  # points with no done replica are NaN, by design
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = good.mean("replica")
+        err = good.std("replica", ddof=1) / np.sqrt(n.where(n > 1))
+    return mean, err
+
+
+def missing_note(sub: xr.Dataset) -> str:
+    status = sub.status.values
+    missing = int((status != 1).sum())
+    return f"{missing} of {status.size} points missing (pending or failed)" if missing else ""
