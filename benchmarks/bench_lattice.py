@@ -32,9 +32,9 @@ import scipy.fft  # noqa: E402
 import fft_baseline  # noqa: E402
 from timing import per_second  # noqa: E402
 from epmsweep.model import get_model  # noqa: E402
-from epmsweep.model.lattice import TimeSteppedLattice, _Config  # noqa: E402
-from epmsweep.model.observables import log_edges  # noqa: E402
-from epmsweep.model.propagator import eshelby  # noqa: E402
+from epmsweep.model.lattice.model import TimeSteppedLattice, _Config  # noqa: E402
+from epmsweep.model.histogram import log_edges  # noqa: E402
+from epmsweep.model.lattice.propagator import eshelby  # noqa: E402
 
 DT, EPS_STEP = 0.025, 0.0125  # dt and eps0 dt / (2 tau) with eps0 = tau = 1
 STEPS_PER_SAMPLE = 4  # sample_interval 0.1 / dt: the stress field is materialised once per sample

@@ -29,36 +29,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy_baseline  # noqa: E402
 from timing import per_second  # noqa: E402
 
-from epmsweep.model import meanfield  # noqa: E402
+from epmsweep.model import events  # noqa: E402
+from epmsweep.model.histogram import UniformBins  # noqa: E402
+from epmsweep.model.meanfield.simulation import SWITCH_ACTIVITY  # noqa: E402
+from epmsweep.model.rules import Paper000Rule  # noqa: E402
 
 ALPHA = 0.11
-PHYS = np.array([0.0, ALPHA, 1.5, 1.0, 1.0, 1.0, 1.0])  # T, alpha, a, sigma_c, sigma_0, K, tau
 
 
 def kernel_runner(sigma0: np.ndarray, T: float, method: int, seed: int = 0):
-    """Closure advancing a copy of sigma0 by a given number of events with the numba kernels."""
+    """Closure advancing a copy of sigma0 by a given number of events with the event engine."""
     n = sigma0.size
-    phys = PHYS.copy()
-    phys[0] = T
-    bins = np.array([-1.5, 20.0, 60.0])
-    state = dict(sigma=sigma0.copy(), last=np.zeros(n, np.int64), rates=np.empty(n), occupancy=np.zeros(61),
-                 hist=np.zeros(61), istate=np.zeros(4, np.int64), fstate=np.zeros(1))
-    state["istate"][meanfield._I_MODE] = meanfield.DIRECT if method == meanfield.DIRECT else meanfield.THINNING
+    rule = Paper000Rule(T=T, a=1.5, sigma_c=1.0, sigma_0=1.0, K=1.0, tau=1.0)
+    engine = events.EngineParams(method, SWITCH_ACTIVITY, 2.0 * ALPHA / n, UniformBins(-1.5, 20.0, 60))
+    state = events.new_state(sigma0.copy(), engine)
     rng = np.random.default_rng(seed)
 
-    def advance(events: int) -> None:
-        e_stop = state["istate"][meanfield._I_EVENTS] + events
-        meanfield._advance(state["sigma"], state["last"], state["rates"], state["occupancy"], state["hist"],
-                           state["istate"], state["fstate"], rng, phys, bins, np.inf, e_stop, method, True)
+    def advance(count: int) -> None:
+        e_stop = state.counters[events.EVENTS] + count
+        events.advance(None, state, rule, engine, rng, np.inf, e_stop, True)
 
     return advance, state
 
 
 def equilibrated(n: int, T: float, sweeps: float = 100.0) -> np.ndarray:
-    advance, state = kernel_runner(np.random.default_rng(1).standard_normal(n), T, meanfield.AUTO, seed=2)
+    advance, state = kernel_runner(np.random.default_rng(1).standard_normal(n), T, events.AUTO, seed=2)
     advance(int(sweeps * n))
-    pending = state["istate"][meanfield._I_EVENTS] - state["last"]  # lazy kicks not yet applied
-    return state["sigma"] + np.sqrt(2 * ALPHA * pending / n) * np.random.default_rng(3).standard_normal(n)
+    pending = state.counters[events.EVENTS] - state.last  # lazy kicks not yet applied
+    return state.sigma + np.sqrt(2 * ALPHA * pending / n) * np.random.default_rng(3).standard_normal(n)
 
 
 def machine() -> str:
@@ -82,7 +80,7 @@ def main() -> None:
             sigma_np = sigma0.copy()
             numpy_rate = per_second(lambda k: numpy_baseline.run_events(sigma_np, T, ALPHA, k, rng), args.seconds)
             rates = {m: per_second(kernel_runner(sigma0, T, code)[0], args.seconds)
-                     for m, code in (("direct", meanfield.DIRECT), ("auto", meanfield.AUTO), ("thinning", meanfield.THINNING))}
+                     for m, code in (("direct", events.DIRECT), ("auto", events.AUTO), ("thinning", events.THINNING))}
             best_ref = max(numpy_rate, rates["direct"])
             rows.append(f"| {n} | {T} | {numpy_rate:,.0f} | {rates['direct']:,.0f} | {rates['auto']:,.0f} | "
                         f"{rates['thinning']:,.0f} | {rates['auto'] / numpy_rate:,.0f}x | {rates['auto'] / best_ref:.2f} |")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from epmsweep.model.propagator import Propagator
+from epmsweep.model.lattice.propagator import Propagator
 
 
 def run_steps(prop: Propagator, sigma: np.ndarray, active: np.ndarray, sign: np.ndarray, pos: np.ndarray,

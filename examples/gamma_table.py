@@ -3,7 +3,8 @@ paper's closed forms side by side (paper 000, alpha = 0.11). Runs in about ten s
 
 import time
 
-from epmsweep.model import get_model, theory
+from epmsweep.model import get_model
+from epmsweep.model.meanfield import theory
 
 sim, fp = get_model("meanfield"), get_model("meanfield-fp")
 alpha = 0.11

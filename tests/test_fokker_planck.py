@@ -7,10 +7,10 @@ import pytest
 from scipy.integrate import quad, solve_bvp
 
 from conftest import PAPER, renewal_bins, renewal_gamma
-from epmsweep.model import theory
-from epmsweep.model.fokker_planck import solve_stationary
-from epmsweep.model.fp_rates import rate_profile
-from epmsweep.model.fp_relaxation import Relaxation
+from epmsweep.model.meanfield import theory
+from epmsweep.model.meanfield.fokker_planck import solve_stationary
+from epmsweep.model.meanfield.rates import rate_profile
+from epmsweep.model.meanfield.relaxation import Relaxation
 
 EDGES = np.linspace(-1.5, 1.5, 61)
 

@@ -8,9 +8,9 @@ import pytest
 import xarray as xr
 
 from epmsweep.model import get_model
-from epmsweep.model.lattice import TimeSteppedLattice, _Config
-from epmsweep.model.observables import log_edges
-from epmsweep.model.propagator import eshelby
+from epmsweep.model.lattice.model import TimeSteppedLattice, _Config
+from epmsweep.model.histogram import log_edges
+from epmsweep.model.lattice.propagator import eshelby
 from epmsweep.sweep.cluster import ClusterOptions
 from epmsweep.sweep.runner import run_sweep
 from epmsweep.sweep.spec import build_spec
@@ -136,7 +136,7 @@ def test_activity_is_arrhenius_at_low_temperature():
 def test_lazy_stresses_are_exact_and_materialise_to_the_fft_field():
     """Lazy mode: pending strain, evaluated exactly at any site, and its materialisation equal
     the stress field updated by FFT with the same strain."""
-    from epmsweep.model import lattice_lazy as lz
+    from epmsweep.model.lattice import lazy as lz
 
     sim = _lattice(5)
     sim.advance(200, False)

@@ -8,10 +8,10 @@ import pytest
 from scipy import stats
 
 from conftest import PAPER, renewal_gamma
-from epmsweep.model import theory
-from epmsweep.model.fokker_planck import solve_stationary
-from epmsweep.model.fp_rates import rate_profile
-from epmsweep.model.fp_relaxation import Relaxation
+from epmsweep.model.meanfield import theory
+from epmsweep.model.meanfield.fokker_planck import solve_stationary
+from epmsweep.model.meanfield.rates import rate_profile
+from epmsweep.model.meanfield.relaxation import Relaxation
 
 
 @pytest.mark.parametrize(("T", "sweeps"), [(0.1, 2000), (0.3, 500), (1.0, 500)])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from epmsweep.model.propagator import (
+from epmsweep.model.lattice.propagator import (
     FORMS,
     _symbols,
     eshelby,

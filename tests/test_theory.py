@@ -11,8 +11,8 @@ import pytest
 from scipy.integrate import quad
 
 from conftest import PAPER
-from epmsweep.model import theory
-from epmsweep.model.fokker_planck import solve_stationary
+from epmsweep.model.meanfield import theory
+from epmsweep.model.meanfield.fokker_planck import solve_stationary
 
 ALPHA = 0.11
 

@@ -5,8 +5,8 @@ Each figure kind is a function ``(ds, spec) -> matplotlib Figure`` registered in
 mean over the replicas that are done, with error bars of one standard error across
 replicas; points that are pending or failed are left out and the figure says how many.
 Theory is computed on the fly for the store's parameters: the Fokker-Planck solution
-(:mod:`epmsweep.model.fokker_planck`, exact rate and the paper's approximations) and the
-closed forms of :mod:`epmsweep.model.theory`, in their corrected forms.
+(:mod:`epmsweep.model.meanfield.fokker_planck`, exact rate and the paper's approximations) and the
+closed forms of :mod:`epmsweep.model.meanfield.theory`, in their corrected forms.
 
 Axes other than the one a figure plots (e.g. ``alpha`` in a Gamma(T) figure) are fixed
 to the user's selection, or to their first value; the title says which.
@@ -86,8 +86,8 @@ def _finish(fig: plt.Figure, ax, note: str, where: str) -> plt.Figure:
 
 # ---- paper 000: P(sigma) panels ---------------------------------------------------------
 def _p_sigma_panel(ds, spec, sel, pick: str, rates: tuple[tuple[str, str], ...], with_p0: bool, title: str):
-    from epmsweep.model import theory
-    from epmsweep.model.fokker_planck import solve_stationary
+    from epmsweep.model.meanfield import theory
+    from epmsweep.model.meanfield.fokker_planck import solve_stationary
 
     sub, where = select(ds, spec, ("T",), sel)
     temps = sub.T.values
@@ -145,7 +145,7 @@ def _gamma_vs_t(ds, spec, sel):
 
 
 def _fp_curve(spec, point, temps, rate="exact"):
-    from epmsweep.model.fokker_planck import solve_stationary
+    from epmsweep.model.meanfield.fokker_planck import solve_stationary
 
     out = []
     for T in temps:
@@ -158,7 +158,7 @@ def _fp_curve(spec, point, temps, rate="exact"):
 
 @_register("gamma-high-t", "Paper 000 Fig. 1b: Gamma(T) against the high-T law", "meanfield", ("gamma",))
 def gamma_high_t(ds, spec, sel):
-    from epmsweep.model import theory
+    from epmsweep.model.meanfield import theory
 
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
     params = _params(spec, point)
@@ -179,7 +179,7 @@ def gamma_high_t(ds, spec, sel):
 
 @_register("relaxation-time", "Paper 000 Fig. 2b: 1/Gamma across regimes, MCT-like fit", "meanfield", ("gamma",))
 def relaxation_time(ds, spec, sel):
-    from epmsweep.model import theory
+    from epmsweep.model.meanfield import theory
 
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
     params = _params(spec, point)
@@ -209,7 +209,7 @@ def relaxation_time(ds, spec, sel):
 
 @_register("arrhenius", "Paper 000 Fig. 3b: Arrhenius plot with the low-T law", "meanfield", ("gamma",))
 def arrhenius_plot(ds, spec, sel):
-    from epmsweep.model import theory
+    from epmsweep.model.meanfield import theory
 
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
     params = _params(spec, point)

@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import curve_fit
 
+
 def _linear_fit(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least squares y ~ design @ beta; returns (beta, covariance scaled by the residuals)."""
     beta, *_ = np.linalg.lstsq(design, y, rcond=None)

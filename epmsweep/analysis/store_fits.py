@@ -99,7 +99,7 @@ def _mct_temperature(sub: xr.Dataset, spec: SweepSpec) -> float | None:
     """T_c of Eq. (10) for a mean-field store (None otherwise, or without a frozen state)."""
     if spec.model != "meanfield":
         return None
-    from epmsweep.model import theory
+    from epmsweep.model.meanfield import theory
 
     alpha = float(sub["alpha"]) if "alpha" in sub.coords else float(spec.parameters["alpha"])
     try:

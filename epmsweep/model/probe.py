@@ -14,7 +14,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from epmsweep.model.base import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value, register
+from epmsweep.model.core import (
+    Coord,
+    Field,
+    InvalidInput,
+    Model,
+    Output,
+    OutputSpec,
+    Value,
+)
 
 
 def _fail_values(text: str) -> set[float]:
@@ -24,7 +32,6 @@ def _fail_values(text: str) -> set[float]:
         raise InvalidInput(f"fail_at = {text!r} is not a comma-separated list of numbers") from None
 
 
-@register
 class Probe(Model):
     """Deterministic pseudo-results after a fixed amount of busy wall time."""
 

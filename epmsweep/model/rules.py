@@ -18,22 +18,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from epmsweep.model.base import Coord, Field, InvalidInput, Value, bin_centres, uniform_bins
+from epmsweep.model.core import Coord, Field, InvalidInput, Value
+from epmsweep.model.histogram import bin_centres, uniform_bins
 
-#: Physical parameters common to every mean-field model of paper 000.
-PHYSICAL_PARAMETERS: dict[str, Field] = {
+#: Parameters of the local rule (Eqs. 1, 3), shared by every model of paper 000's rule.
+RULE_PARAMETERS: dict[str, Field] = {
     "T": Field(0.3, "temperature (k_B = 1)", "energy", float, 0.0, None, lower_open=True),
-    "alpha": Field(0.11, "mean-field coupling: D = alpha * Gamma, Eq. (6)", "stress^2", float, 0.0, None),
     "a": Field(1.5, "barrier exponent in dE = K (sigma_c - |sigma|)^a", "1", float, 0.0, None, lower_open=True),
     "sigma_c": Field(1.0, "local yield stress (threshold)", "stress", float, 0.0, None, lower_open=True),
     "sigma_0": Field(1.0, "decay scale of the redraw density y(sigma), Eq. (1)", "stress", float, 0.0, None, lower_open=True),
     "K": Field(1.0, "barrier scale in dE = K (sigma_c - |sigma|)^a", "energy", float, 0.0, None, lower_open=True),
     "tau": Field(1.0, "relaxation time of an unstable site", "time", float, 0.0, None, lower_open=True),
 }
+
+#: Physical parameters of the mean-field models: the rule and the coupling alpha.
+PHYSICAL_PARAMETERS: dict[str, Field] = {
+    "T": RULE_PARAMETERS["T"],
+    "alpha": Field(0.11, "mean-field coupling: D = alpha * Gamma, Eq. (6)", "stress^2", float, 0.0, None),
+    **{k: v for k, v in RULE_PARAMETERS.items() if k != "T"},
+}
+
+
+class Paper000Rule(NamedTuple):
+    """The local rule's parameters in the kernels: barrier K (sigma_c - |sigma|)^a at
+    temperature T, rate nu/tau (Eq. 3), redraw density y with scale sigma_0 (Eq. 1)."""
+
+    T: float
+    a: float
+    sigma_c: float
+    sigma_0: float
+    K: float
+    tau: float
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Value]) -> Paper000Rule:
+        return cls(*(float(params[name]) for name in cls._fields))
+
 
 #: Settings of the stress histogram P(sigma), shared by simulation and FP solver.
 STRESS_BIN_SETTINGS: dict[str, Field] = {
@@ -71,22 +96,10 @@ def y_norm(sigma_c: float, sigma_0: float) -> float:
     return 2.0 * sigma_0 * -math.expm1(-sigma_c / sigma_0)
 
 
-def y_density(sigma: np.ndarray, sigma_c: float, sigma_0: float) -> np.ndarray:
-    """Redraw density y(sigma) of Eq. (1), in 1/stress."""
-    s = np.abs(np.asarray(sigma, dtype=float))
-    return np.where(s < sigma_c, np.exp((s - sigma_c) / sigma_0) / y_norm(sigma_c, sigma_0), 0.0)
-
-
 def y_cdf_abs(s: np.ndarray, sigma_c: float, sigma_0: float) -> np.ndarray:
     """``int_{-s}^{s} y`` for ``s >= 0``: the redraw mass within ``|sigma| <= s``."""
     s = np.minimum(np.asarray(s, dtype=float), sigma_c)
     return np.expm1(s / sigma_0) / np.expm1(sigma_c / sigma_0)
-
-
-def nu(sigma: np.ndarray, T: float, a: float, sigma_c: float, K: float) -> np.ndarray:
-    """Dimensionless rate nu(sigma) of Eq. (3); the rate per unit time is nu/tau."""
-    x = np.maximum(sigma_c - np.abs(np.asarray(sigma, dtype=float)), 0.0)
-    return np.exp(-K * x**a / T)
 
 
 @njit(cache=True, inline="always")

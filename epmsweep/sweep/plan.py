@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from epmsweep.model.base import Value
+from epmsweep.model.core import Value
 from epmsweep.sweep.spec import SweepSpec
 
 

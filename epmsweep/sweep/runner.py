@@ -26,10 +26,17 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from epmsweep.model import get_model
-from epmsweep.model.base import Value
+from epmsweep.model.core import Value
 from epmsweep.sweep import cluster, store
 from epmsweep.sweep.plan import Point, expand
 from epmsweep.sweep.spec import SweepSpec

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from epmsweep.model import InvalidInput, get_model
-from epmsweep.model.base import Field, Model, Value
+from epmsweep.model.core import Field, Model, Value
 
 _REPLICAS = Field(1, "independent replicas per grid point", kind=int, lower=1)
 _ROOT_SEED = Field(0, "root seed of the sweep", kind=int, lower=0)

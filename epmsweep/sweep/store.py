@@ -41,7 +41,7 @@ import zarr
 
 import epmsweep
 from epmsweep.model import InvalidInput
-from epmsweep.model.base import Value
+from epmsweep.model.core import Value
 from epmsweep.sweep.plan import grid_shape, seed_grid
 from epmsweep.sweep.spec import SweepSpec
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -187,44 +187,3 @@ def _resolve(fields: Mapping[str, Field], values: Mapping[str, Any], owner: str,
     if unknown:
         raise InvalidInput(f"unknown {what} {', '.join(map(repr, unknown))} for {owner}; known: {', '.join(fields)}")
     return {name: f.coerce(name, values.get(name, f.default)) for name, f in fields.items()}
-
-
-# ---- registry ---------------------------------------------------------------
-_REGISTRY: dict[str, type[Model]] = {}
-
-
-def register(cls: type[Model]) -> type[Model]:
-    """Class decorator: make a model available by its ``name``."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"model name {cls.name!r} is already registered")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def get_model(name: str) -> Model:
-    """An instance of the registered model ``name``."""
-    _load_builtin_models()
-    try:
-        return _REGISTRY[name]()
-    except KeyError:
-        raise InvalidInput(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
-
-
-def available_models() -> list[str]:
-    """Names of all registered models."""
-    _load_builtin_models()
-    return sorted(_REGISTRY)
-
-
-def _load_builtin_models() -> None:
-    from epmsweep.model import fokker_planck, lattice, meanfield, probe  # noqa: F401  (registration side effect)
-
-
-def uniform_bins(lo: float, hi: float, n: int) -> np.ndarray:
-    """``n + 1`` equally spaced edges on ``[lo, hi]``."""
-    return np.linspace(lo, hi, n + 1)
-
-
-def bin_centres(edges: Sequence[float] | np.ndarray) -> np.ndarray:
-    e = np.asarray(edges, dtype=float)
-    return 0.5 * (e[1:] + e[:-1])

@@ -43,7 +43,7 @@ import numpy as np
 from scipy.linalg import solve_banded
 from scipy.optimize import brentq
 
-from epmsweep.model.fp_rates import RateProfile
+from epmsweep.model.meanfield.rates import RateProfile
 from epmsweep.model.rules import y_cdf_abs, y_norm
 
 #: Narrowest mesh cell, relative to sigma_c.

@@ -7,7 +7,7 @@ Setting ``rules`` picks the dynamics:
   deactivation: p_off = 1/tau_res. An active site yields plastically at rate
   +-eps0/(divisor tau), the sign being that of the threshold crossed at activation
   (footnote 24), kept for the whole event; the stress follows Eq. (1),
-  d sigma = 2 mu G * d eps_pl (:mod:`epmsweep.model.propagator`). Time is stepped by
+  d sigma = 2 mu G * d eps_pl (:mod:`epmsweep.model.lattice.propagator`). Time is stepped by
   ``dt``: rates become per-step probabilities.
 * ``ferrero-random`` -- paper 002's random model: activation is a Poisson process of
   fixed rate, chosen so that the mean fraction of active sites is the parameter
@@ -15,7 +15,7 @@ Setting ``rules`` picks the dynamics:
   everything else as above. Compare with the thermal rule at matched activity.
 * ``baron-biroli`` -- paper 000's rule (Eqs. 1-4), event-driven in continuous time:
   barrier K (sigma_c - |sigma|)^a, rate nu/tau, stress redrawn from y(sigma), drop
-  spread by a randomly oriented Eshelby kernel (:mod:`epmsweep.model.lattice_events`).
+  spread by a randomly oriented Eshelby kernel (:mod:`epmsweep.model.lattice.eventdriven`).
   The finite-dimensional model of the mean-field theory; it has no tracers (its
   outputs are Gamma, its windows, P(sigma), psi and C_sigma).
 
@@ -39,7 +39,7 @@ What paper 002 leaves unstated is explicit here:
   halving dt changes it by less than its statistical error (also for the MSD; tested in
   ``tests/test_lattice.py``), while 0.05 is already biased by ~1%.
 
-At low activity the stepping is *lazy* (:mod:`epmsweep.model.lattice_lazy`): plastic
+At low activity the stepping is *lazy* (:mod:`epmsweep.model.lattice.lazy`): plastic
 strain stays pending and stresses are evaluated exactly only where the dynamics needs
 them, with one materialisation of the field per sample; at high activity every step
 updates the field, by shifted real-space kernels for a few active sites or by FFT.
@@ -47,7 +47,7 @@ All paths are exact and agree (tests).
 
 Tracers (paper 002) are advected by the displacement field of the plastic strain
 increments, interpolated bilinearly on the periodic lattice; positions are unwrapped.
-Observables are streamed (:mod:`epmsweep.model.observables`).
+Observables are streamed (:mod:`epmsweep.model.lattice.observables`).
 """
 
 from __future__ import annotations
@@ -59,12 +59,21 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from epmsweep.model import lattice_kernels as lk
-from epmsweep.model import lattice_lazy as lz
-from epmsweep.model.lattice_events import simulate_events
-from epmsweep.model.base import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value, register
-from epmsweep.model.observables import TimeCorrelations, density, histogram_add, lag_grid, log_edges
-from epmsweep.model.propagator import FORMS, Q0_MODES, Propagator, eshelby
+from epmsweep.model.core import (
+    Coord,
+    Field,
+    InvalidInput,
+    Model,
+    Output,
+    OutputSpec,
+    Value,
+)
+from epmsweep.model.histogram import density, histogram_add, log_centres, log_edges
+from epmsweep.model.lattice import kernels as lk
+from epmsweep.model.lattice import lazy as lz
+from epmsweep.model.lattice.eventdriven import simulate_events
+from epmsweep.model.lattice.observables import TimeCorrelations, lag_grid
+from epmsweep.model.lattice.propagator import FORMS, Q0_MODES, Propagator, eshelby
 from epmsweep.model.rules import stress_coord, stress_edges
 
 RULES = ("ferrero-thermal", "ferrero-random", "baron-biroli")
@@ -97,7 +106,7 @@ class TimeSteppedLattice:
 
     Two exact modes, chosen every step by the number of active sites n: *dense* (the
     stress field is updated every step, by real-space kernel copies or by FFT when n
-    exceeds ``fft_threshold``) and *lazy* at low activity (:mod:`epmsweep.model.lattice_lazy`:
+    exceeds ``fft_threshold``) and *lazy* at low activity (:mod:`epmsweep.model.lattice.lazy`:
     pending strain, exact stresses where needed, one materialisation per sample).
     ``sigma`` is current after :meth:`materialize`.
     """
@@ -281,7 +290,6 @@ def _steps(interval: float, dt: float, what: str) -> int:
     return n
 
 
-@register
 class Lattice(Model):
     """2-D lattice thermal EPM with tracers (paper 002); see the module docstring."""
 
@@ -331,7 +339,7 @@ class Lattice(Model):
             coords = {
                 "window": Coord(np.arange(n_windows), "1", "measurement window index"),
                 "lag": Coord(lags, "time", "time lag"),
-                "tau_ev": Coord(np.sqrt(psi_edges[1:] * psi_edges[:-1]), "time", "waiting time (bin centre)"),
+                "tau_ev": Coord(log_centres(psi_edges), "time", "waiting time (bin centre)"),
                 "sigma": stress_coord(settings),
             }
             return OutputSpec(v, coords)
@@ -354,8 +362,8 @@ class Lattice(Model):
             "window": Coord(np.arange(n_windows), "1", "measurement window index"),
             "lag": Coord(lags, "time", "time lag"),
             "k": Coord(np.arange(1, int(settings["q_modes"]) + 1), "1", "wave number index: q = 2 pi k / L"),
-            "u": Coord(np.sqrt(u_edges[1:] * u_edges[:-1]), "1/time", "tracer displacement per unit time (bin centre)"),
-            "tau_ev": Coord(np.sqrt(psi_edges[1:] * psi_edges[:-1]), "time", "waiting time (bin centre)"),
+            "u": Coord(log_centres(u_edges), "1/time", "tracer displacement per unit time (bin centre)"),
+            "tau_ev": Coord(log_centres(psi_edges), "time", "waiting time (bin centre)"),
             "sigma": stress_coord(settings),
         }
         return OutputSpec(v, coords)

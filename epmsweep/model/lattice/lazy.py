@@ -25,7 +25,12 @@ import math
 import numpy as np
 from numba import njit
 
-from epmsweep.model.lattice_kernels import RANDOM, _activation, admit, move_tracers_real_space
+from epmsweep.model.lattice.kernels import (
+    RANDOM,
+    _activation,
+    admit,
+    move_tracers_real_space,
+)
 
 
 @njit(cache=True, inline="always")

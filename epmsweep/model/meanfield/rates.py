@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from epmsweep.model import theory
-from epmsweep.model.base import InvalidInput, Value
+from epmsweep.model.core import InvalidInput, Value
+from epmsweep.model.meanfield import theory
 
 RATE_KINDS = ("exact", "high-T", "mct", "low-T")
 

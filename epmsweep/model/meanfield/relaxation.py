@@ -25,8 +25,8 @@ import math
 import numpy as np
 from scipy.linalg import solve_banded
 
-from epmsweep.model.fp_rates import RateProfile
-from epmsweep.model.fp_stationary import build_mesh
+from epmsweep.model.meanfield.rates import RateProfile
+from epmsweep.model.meanfield.stationary import build_mesh
 from epmsweep.model.rules import y_cdf_abs
 
 

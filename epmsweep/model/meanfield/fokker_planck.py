@@ -4,12 +4,12 @@ The N -> infinity limit of the ``meanfield`` simulation (Kramers-Moyal expansion
 Gaussian kicks, App. A), with D = alpha Gamma:
 
 * stationary state, Eq. (8): Gamma found self-consistently and P(sigma) reported on
-  the same bins as the simulation (see :mod:`epmsweep.model.fp_stationary`);
+  the same bins as the simulation (see :mod:`epmsweep.model.meanfield.stationary`);
 * relaxation, Eq. (5): Gamma(t) from the initial density on a log-spaced time grid
-  (see :mod:`epmsweep.model.fp_relaxation`).
+  (see :mod:`epmsweep.model.meanfield.relaxation`).
 
 Setting ``rate`` selects the exact nu of Eq. (3) or one of the paper's
-approximations, Eq. (7), (10) or (19) (:mod:`epmsweep.model.fp_rates`), so that each
+approximations, Eq. (7), (10) or (19) (:mod:`epmsweep.model.meanfield.rates`), so that each
 approximation can be solved exactly and compared with the full model.
 """
 
@@ -20,12 +20,27 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from epmsweep.model import theory
-from epmsweep.model.base import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value, register
-from epmsweep.model.fp_rates import RATE_KINDS, rate_profile
-from epmsweep.model.fp_relaxation import Relaxation
-from epmsweep.model.fp_stationary import StationarySolution, StationarySolver
-from epmsweep.model.rules import INITIAL_SETTING, PHYSICAL_PARAMETERS, STRESS_BIN_SETTINGS, check_stress_bins, stress_coord, stress_edges
+from epmsweep.model.core import (
+    Coord,
+    Field,
+    InvalidInput,
+    Model,
+    Output,
+    OutputSpec,
+    Value,
+)
+from epmsweep.model.meanfield import theory
+from epmsweep.model.meanfield.rates import RATE_KINDS, rate_profile
+from epmsweep.model.meanfield.relaxation import Relaxation
+from epmsweep.model.meanfield.stationary import StationarySolution, StationarySolver
+from epmsweep.model.rules import (
+    INITIAL_SETTING,
+    PHYSICAL_PARAMETERS,
+    STRESS_BIN_SETTINGS,
+    check_stress_bins,
+    stress_coord,
+    stress_edges,
+)
 
 
 def solve_stationary(params: Mapping[str, Value], rate: str = "exact", edges: np.ndarray = np.empty(0),
@@ -43,7 +58,6 @@ def relaxation_times(settings: Mapping[str, Value]) -> np.ndarray:
     return np.geomspace(float(settings["t_min"]), float(settings["t_max"]), int(settings["n_times"]))
 
 
-@register
 class MeanFieldFokkerPlanck(Model):
     """Numerical solution of the mean-field Fokker-Planck equation (paper 000, Eqs. 5 and 8)."""
 

@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
-from epmsweep.model.observables import edge_slot
+from epmsweep.model.histogram import edge_slot
 
 # Activation rules
 THERMAL, RANDOM = 0, 1
