@@ -32,7 +32,8 @@ import scipy.fft  # noqa: E402
 import fft_baseline  # noqa: E402
 from timing import per_second  # noqa: E402
 from epmsweep.model import get_model  # noqa: E402
-from epmsweep.model.lattice.model import TimeSteppedLattice, _Config  # noqa: E402
+from epmsweep.model.lattice.activation import ThermalOneChannel  # noqa: E402
+from epmsweep.model.lattice.stepped import TimeSteppedLattice, dynamics  # noqa: E402
 from epmsweep.model.histogram import log_edges  # noqa: E402
 from epmsweep.model.lattice.propagator import eshelby  # noqa: E402
 
@@ -41,8 +42,10 @@ STEPS_PER_SAMPLE = 4  # sample_interval 0.1 / dt: the stress field is materialis
 
 
 def equilibrated(L: int, T: float, tracers: int) -> TimeSteppedLattice:
-    cfg = _Config(0, T, 1.0, 1.0, 0.0, False, DT, 1.0, False, EPS_STEP, 2.0)
-    sim = TimeSteppedLattice(eshelby(L), cfg, np.random.default_rng(1), tracers, 0.3, log_edges(0.05, 1e5, 40))
+    prop = eshelby(L)
+    dyn = dynamics(prop, DT, tau_res=1.0, stop_at_zero=False, eps_step=EPS_STEP, mu=1.0)
+    sim = TimeSteppedLattice(prop, ThermalOneChannel(T, 1.0, 1.0), dyn, np.random.default_rng(1), tracers, 0.3,
+                             log_edges(0.05, 1e5, 40))
     sim.advance(int(30 / DT), False)
     sim.materialize()
     return sim
@@ -59,14 +62,14 @@ def main() -> None:
         for T in (0.2, 0.05):
             for tracers in (0, 1000):
                 sim = equilibrated(L, T, tracers)
-                active_fraction = sim.n_act[0] / L**2
+                active_fraction = sim.n_active / L**2
                 def fast_cycle(k):  # the model's loop: 4 steps (one sample interval), then materialise
                     for _ in range(k):
                         sim.advance(STEPS_PER_SAMPLE, True)
                         sim.materialize()
 
                 fast = STEPS_PER_SAMPLE * per_second(fast_cycle, args.seconds)
-                state = (sim.sigma.copy(), sim.active.astype(bool), sim.sign.astype(float), sim.pos.copy())
+                state = (sim.sigma.copy(), sim.sites.active.astype(bool), sim.sites.sign.astype(float), sim.pos.copy())
                 rng = np.random.default_rng(2)
                 base = per_second(lambda k: fft_baseline.run_steps(prop, *state, k, rng, T, DT, EPS_STEP), args.seconds)
 

@@ -111,3 +111,50 @@ def test_lattice_figures_draw_from_a_lattice_store(tmp_path):
         assert has_data or any("no data" in t.get_text() for t in ax.texts), kind
     with_reference = figures.draw("diffusion", ds, spec, reference=ds)
     assert any("reference" in line.get_label() for line in with_reference.axes[0].lines)
+
+
+def _sync_store(path, model, axes, parameters, settings):
+    spec = build_spec(model, axes, parameters, settings, 2, 5, path.stem)
+    run_sweep(spec, path, ClusterOptions(kind="sync"), progress=False)
+    return path
+
+
+def test_fits_and_figures_read_a_swept_barrier_exponent_from_the_slice(tmp_path):
+    """`a` as a sweep axis: the MCT temperature, the fits and the theory overlays take the
+    selected slice's `a` (before, the fit looked it up among the fixed parameters: KeyError)."""
+    path = _sync_store(tmp_path / "a.zarr", "meanfield", {"T": "0.02,0.03,0.04,0.06,0.08,0.1", "a": "1.5,2"}, {"N": 60},
+                       {"burn_in": 10, "duration": 30, "n_windows": 3})
+    ds, spec = xr.open_zarr(path), store.read_spec(path)
+    for a in (1.5, 2.0):
+        fit = fit_store("arrhenius", ds, spec, {"a": a})
+        assert float(fit.E) > 0
+    result = cli("fit", path, "arrhenius", "--sel", "a=2", cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    fig = figures.draw("arrhenius", ds, spec, {"a": 2.0})
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert any("Eq. (22)" in label for label in labels)
+
+
+def test_theory_overlays_are_withheld_outside_the_papers_units(tmp_path):
+    """sigma_c = 1.2: the closed forms (written for sigma_c = sigma_0 = K = tau = 1) are not
+    drawn and the figure says why; the exact FP curve, valid for any units, still is."""
+    path = _sync_store(tmp_path / "units.zarr", "meanfield", {"T": "0.05,0.07,0.09,0.2"}, {"N": 60, "sigma_c": 1.2},
+                       {"burn_in": 10, "duration": 30, "n_windows": 3, "p_sigma_min": -2, "p_sigma_max": 2})
+    ds, spec = xr.open_zarr(path), store.read_spec(path)
+    fig = figures.draw("arrhenius", ds, spec)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert not any("Eq. (22)" in label for label in labels) and any("FP" in label for label in labels)
+    assert any("closed forms need" in t.get_text() and "sigma_c = 1.2" in t.get_text() for t in fig.axes[0].texts)
+    with pytest.raises(Exception, match="closed forms need"):
+        fit_store("power-law", ds, spec)
+
+
+def test_s_q_windows_follow_the_slices_tau_res(tmp_path):
+    """tau_res as a sweep axis: the ballistic window of the S(q, t) collapse is t <= tau_res of
+    the selected slice (before: 1 whatever the store held)."""
+    path = _sync_store(tmp_path / "tr.zarr", "lattice", {"T": "0.3", "tau_res": "1,2"}, {"L": 8},
+                       {"burn_in": 2, "duration": 10, "n_tracers": 20, "n_probes": 8, "q_modes": 2, "lag_levels": 2})
+    ds, spec = xr.open_zarr(path), store.read_spec(path)
+    fig = figures.draw("s-q-ballistic", ds, spec, {"tau_res": 2.0})
+    assert "0 <= t <= 2)" in fig.axes[0].get_title()
+    figures.plt.close("all")

@@ -56,7 +56,7 @@ def test_power_law_recovers_tc_and_exponent():
     assert min(rates.values()) >= 0.9, rates
 
 
-def test_compressed_exponential_recovers_gamma_and_n():
+def test_compressed_exponential_recovers_its_exponent_and_n():
     lag = np.geomspace(0.1, 30, 12)
     q = 2 * np.pi * np.arange(1, 9) / 64
 
@@ -66,7 +66,7 @@ def test_compressed_exponential_recovers_gamma_and_n():
         return xr.DataArray(noisy, coords={"lag": lag, "k": np.arange(1, 9), "replica": np.arange(REPLICAS)},
                             dims=["lag", "k", "replica"])
 
-    rates = coverage(data, lambda d: fits.stretched_exponential(d, q), {"gamma": 1.8, "n": 1.125})
+    rates = coverage(data, lambda d: fits.stretched_exponential(d, q), {"stretch": 1.8, "n": 1.125})
     assert min(rates.values()) >= 0.9, rates
 
 

@@ -88,11 +88,34 @@ def test_relaxation_conserves_mass_and_reaches_the_stationary_state():
     assert relax.gamma_at(1e3) == pytest.approx(solve_stationary(params).gamma, rel=2e-4)
 
 
-def test_relaxation_alpha_zero_gaussian_start_is_exact():
-    """alpha = 0: each site keeps its stress until it relaxes, so Gamma(t) is known in
-    closed form, int nu P_init e^(-nu t) plus the renewal of the sites that relaxed;
-    at T = inf (nu = 1 everywhere) it is exactly 1 at all times."""
-    params = {**PAPER, "alpha": 0.0, "T": 1e12}
-    relax = Relaxation(rate_profile("exact", params), 0.0, 1.0, 1.0, 1.0)
-    for t in (0.01, 0.3, 3.0):
-        assert relax.gamma_at(t) == pytest.approx(1.0, rel=1e-9)
+def _renewal_gamma(T: float, times: np.ndarray, h: float, n: int = 1001) -> np.ndarray:
+    """alpha = 0 from the Gaussian start: Gamma(t) = f(t) + int_0^t Gamma(s) k(t - s) ds,
+    f = int P_init nu e^(-nu t), k = int y nu e^(-nu t); trapezoid rules in sigma (nodes at
+    sigma_c, where y jumps and nu has a kink; P even) and in time (step h, error ~ h^2)."""
+    f, k = 0.0, 0.0
+    grid = np.arange(0.0, times.max() + h / 2, h)
+    for s, inside in ((np.linspace(0, 1, n), True), (np.linspace(1, 8, 7 * n), False)):
+        w = np.full(s.size, 2 * (s[1] - s[0]))
+        w[0] = w[-1] = w[1] / 2
+        nu = np.exp(-((1 - s) ** 1.5) / T) if inside else np.ones_like(s)
+        y = np.exp(s - 1) / (2 * (1 - np.exp(-1))) if inside else np.zeros_like(s)
+        decay = np.exp(-np.outer(grid, nu))
+        f = f + decay @ (w * nu * np.exp(-0.5 * s**2) / np.sqrt(2 * np.pi))
+        k = k + decay @ (w * nu * y)
+    gamma = np.empty_like(grid)
+    gamma[0] = f[0]
+    for m in range(1, grid.size):
+        gamma[m] = (f[m] + h * (0.5 * gamma[0] * k[m] + gamma[1:m] @ k[m - 1:0:-1])) / (1 - 0.5 * h * k[0])
+    return gamma[np.round(times / h).astype(int)]
+
+
+@pytest.mark.parametrize("T", [0.3, 1.0])
+def test_relaxation_at_alpha_zero_solves_the_renewal_equation(T):
+    """alpha = 0: a site keeps its stress until it relaxes, so Gamma(t) obeys a renewal
+    equation, solved here independently (converged to 1e-6). The time-dependent FP solver
+    agrees to 1e-3 (it is within 5.4e-4 at T = 0.3, t = 3)."""
+    times = np.array([0.1, 1.0, 3.0])
+    expected = _renewal_gamma(T, times, h=5e-3)
+    relax = Relaxation(rate_profile("exact", {**PAPER, "alpha": 0.0, "T": T}), 0.0, 1.0, 1.0, 1.0)
+    np.testing.assert_allclose([relax.gamma_at(t) for t in times], expected, rtol=1e-3)
+    assert expected[0] - expected[-1] > 0.05 * expected[0]  # Gamma(t) does evolve: the check has teeth

@@ -74,13 +74,22 @@ def test_displacement_of_an_event_reproduces_its_stress(form):
     assert np.abs(div[keep]).max() < 1e-12
 
 
-def test_randomly_oriented_kernel_at_zero_angle_is_the_conserved_kernel():
-    for form in FORMS:
-        c, s, local = orientation_harmonics(64, form)
-        np.testing.assert_allclose(0.5 * c + local, eshelby(64, form, "conserved").g_r, atol=1e-14)
-        # a rotation by 45 degrees (4 psi = pi) flips the quadrupole
-        rotated = -0.5 * c + local
-        assert rotated[5, 0] == pytest.approx(-(0.5 * c[5, 0]) + local[5, 0])
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("chi", [0.0, 0.3, np.pi / 4])
+def test_randomly_oriented_kernel_is_the_rotated_quadrupole(form, chi):
+    """(cos 4chi C + sin 4chi S)/2 + local equals the kernel rotated by chi computed directly
+    from the polar angle of each wave vector, (cos 4(phi_q - chi) - 1)/2 (q = 0 mode 0); at
+    chi = 0 it is the conserved-mean-stress Eshelby kernel."""
+    L = 32
+    c, s, local = orientation_harmonics(L, form)
+    dx, dy = _symbols(L, form)
+    phi = np.arctan2((dy / 1j).real, (dx / 1j).real)
+    direct_q = 0.5 * (np.cos(4 * (phi - chi)) - 1.0)
+    direct_q[0, 0] = 0.0
+    direct = scipy.fft.irfft2(direct_q, s=(L, L))
+    np.testing.assert_allclose(0.5 * (np.cos(4 * chi) * c + np.sin(4 * chi) * s) + local, direct, atol=1e-13)
+    if chi == 0.0:
+        np.testing.assert_allclose(direct, eshelby(L, form, "conserved").g_r, atol=1e-14)
 
 
 def test_mean_field_coupling_from_the_lattice():

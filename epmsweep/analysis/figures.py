@@ -25,8 +25,10 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from epmsweep.analysis import fits  # noqa: E402
-from epmsweep.analysis.selection import done_mean, missing_note, select  # noqa: E402
+from epmsweep.analysis.selection import done_mean, missing_note, parameter, select  # noqa: E402
 from epmsweep.analysis.store_fits import fit_store  # noqa: E402
+from epmsweep.model.meanfield import theory  # noqa: E402
+from epmsweep.model.meanfield.fokker_planck import solve_stationary  # noqa: E402
 from epmsweep.sweep.spec import SweepSpec  # noqa: E402
 
 
@@ -74,6 +76,10 @@ def _edges(centres: np.ndarray) -> np.ndarray:
     return np.concatenate([centres - width / 2, [centres[-1] + width / 2]])
 
 
+def _notes(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
 def _finish(fig: plt.Figure, ax, note: str, where: str) -> plt.Figure:
     ax.legend(fontsize=8)
     if note:
@@ -86,9 +92,6 @@ def _finish(fig: plt.Figure, ax, note: str, where: str) -> plt.Figure:
 
 # ---- paper 000: P(sigma) panels ---------------------------------------------------------
 def _p_sigma_panel(ds, spec, sel, pick: str, rates: tuple[tuple[str, str], ...], with_p0: bool, title: str):
-    from epmsweep.model.meanfield import theory
-    from epmsweep.model.meanfield.fokker_planck import solve_stationary
-
     sub, where = select(ds, spec, ("T",), sel)
     temps = sub.T.values
     target = {"high": temps.max(), "low": temps.min(), "half": temps[np.argmin(np.abs(temps - 0.5))]}[pick]
@@ -145,8 +148,6 @@ def _gamma_vs_t(ds, spec, sel):
 
 
 def _fp_curve(spec, point, temps, rate="exact"):
-    from epmsweep.model.meanfield.fokker_planck import solve_stationary
-
     out = []
     for T in temps:
         try:
@@ -158,8 +159,6 @@ def _fp_curve(spec, point, temps, rate="exact"):
 
 @_register("gamma-high-t", "Paper 000 Fig. 1b: Gamma(T) against the high-T law", "meanfield", ("gamma",))
 def gamma_high_t(ds, spec, sel):
-    from epmsweep.model.meanfield import theory
-
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
     params = _params(spec, point)
     hot = sub.T.values >= np.median(sub.T.values)  # the law is asymptotic: the hotter half of the sweep
@@ -167,20 +166,20 @@ def gamma_high_t(ds, spec, sel):
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.errorbar(1 / sub.T[hot], mean[hot], yerr=err[hot].fillna(0), fmt="x", label="simulation")
     ax.plot(1 / temps, _fp_curve(spec, point, temps), "-", label="FP, exact nu")
-    ax.plot(1 / temps, theory.gamma_high_t(temps, theory.t_onset(params["alpha"], params["a"])), "--",
-            label=f"Eq. (9), T_onset = {theory.t_onset(params['alpha'], params['a']):.3f} (B6, sign corrected)")
-    ax.plot(1 / temps, theory.gamma_high_t(temps, theory.t_onset_exact(params["alpha"], params["a"])), ":",
-            label="Eq. (9) with the exact-nu T_onset")
+    units = theory.units_mismatch(params)
+    if not units:
+        ax.plot(1 / temps, theory.gamma_high_t(temps, theory.t_onset(params["alpha"], params["a"])), "--",
+                label=f"Eq. (9), T_onset = {theory.t_onset(params['alpha'], params['a']):.3f} (B6, sign corrected)")
+        ax.plot(1 / temps, theory.gamma_high_t(temps, theory.t_onset_exact(params["alpha"], params["a"])), ":",
+                label="Eq. (9) with the exact-nu T_onset")
     ax.set_xlabel("1/T [1/energy]")
     ax.set_ylabel("Gamma [1/tau]")
     ax.set_title("Activity at high T", fontsize=10)
-    return _finish(fig, ax, missing_note(sub), where)
+    return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
 @_register("relaxation-time", "Paper 000 Fig. 2b: 1/Gamma across regimes, MCT-like fit", "meanfield", ("gamma",))
 def relaxation_time(ds, spec, sel):
-    from epmsweep.model.meanfield import theory
-
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
     params = _params(spec, point)
     temps = np.geomspace(sub.T.values.min(), sub.T.values.max(), 60)
@@ -189,9 +188,11 @@ def relaxation_time(ds, spec, sel):
     ax.plot(temps, 1 / _fp_curve(spec, point, temps), "-", label="FP, exact nu")
     with np.errstate(divide="ignore"):
         ax.plot(temps, 1 / _fp_curve(spec, point, temps, "mct"), "--", label="FP, Eq. (10) (MCT-like)")
+    units = theory.units_mismatch(params)
     try:
-        tc = theory.t_c(params["alpha"], params["a"])
-        ax.axvline(tc, color="grey", lw=0.8, label=f"T_c = {tc:.3f} (Eq. 10)")
+        if not units:
+            tc = theory.t_c(params["alpha"], params["a"])
+            ax.axvline(tc, color="grey", lw=0.8, label=f"T_c = {tc:.3f} (Eq. 10)")
     except ValueError:  # no frozen state: no T_c
         pass
     try:
@@ -204,23 +205,23 @@ def relaxation_time(ds, spec, sel):
     ax.set_xlabel("T [energy]")
     ax.set_ylabel("1/Gamma [tau]")
     ax.set_title("Relaxation time across regimes", fontsize=10)
-    return _finish(fig, ax, missing_note(sub), where)
+    return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
 @_register("arrhenius", "Paper 000 Fig. 3b: Arrhenius plot with the low-T law", "meanfield", ("gamma",))
 def arrhenius_plot(ds, spec, sel):
-    from epmsweep.model.meanfield import theory
-
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
     params = _params(spec, point)
     temps = np.geomspace(sub.T.values.min(), sub.T.values.max(), 60)
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.errorbar(1 / sub.T, mean, yerr=err.fillna(0), fmt="x", label="simulation")
     ax.plot(1 / temps, _fp_curve(spec, point, temps), "-", label="FP, exact nu")
+    units = theory.units_mismatch(params)
     try:
         low = temps[temps <= 0.1]
-        ax.plot(1 / low, [theory.gamma_low_t(T, params["alpha"], params["a"]) for T in low], "--",
-                label=f"Eq. (22) corrected: T^2 exp(-{theory.e_bar(params['alpha'], params['a']):.3f}/T)")
+        if not units:
+            ax.plot(1 / low, [theory.gamma_low_t(T, params["alpha"], params["a"]) for T in low], "--",
+                    label=f"Eq. (22) corrected: T^2 exp(-{theory.e_bar(params['alpha'], params['a']):.3f}/T)")
     except ValueError:
         pass
     try:
@@ -232,7 +233,7 @@ def arrhenius_plot(ds, spec, sel):
     ax.set_xlabel("1/T [1/energy]")
     ax.set_ylabel("Gamma [1/tau]")
     ax.set_title("Arrhenius plot", fontsize=10)
-    return _finish(fig, ax, missing_note(sub), where)
+    return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
 # ---- paper 002: lattice panels -------------------------------------------------------------
@@ -307,8 +308,11 @@ def c_sigma(ds, spec, sel):
     return _lattice_curves(ds, spec, sel, "c_sigma", "t [tau]", "C_sigma(t)", "Local stress autocorrelation")
 
 
-def _s_q_collapse(ds, spec, sel, lags: tuple[float, float], pick_t: str, regime: str):
+def _s_q_collapse(ds, spec, sel, lags_over_tau_res: tuple[float, float], pick_t: str, regime: str):
+    """The collapse in a lag window given in units of the slice's tau_res."""
     sub, where = select(ds, spec, ("T",), sel)
+    tau_res = parameter(sub, spec, "tau_res")
+    lags = (lags_over_tau_res[0] * tau_res, lags_over_tau_res[1] * tau_res)
     temps = sub.T.values
     T = float(sel["T"]) if "T" in sel else float(temps.max() if pick_t == "high" else temps.min())
     point = sub.sel(T=T, method="nearest")
@@ -326,12 +330,12 @@ def _s_q_collapse(ds, spec, sel, lags: tuple[float, float], pick_t: str, regime:
         return _finish(fig, ax, note, where)
     try:
         fit = fits.stretched_exponential(good, q)
-        n, g, alpha = float(fit.n), float(fit.gamma), float(fit.alpha)
+        n, g, scale = float(fit.n), float(fit.stretch), float(fit.scale)
         xlabel = "q^n t [lattice^-n tau]"
-        fit_label = (f"exp(-alpha (q^n t)^g): n = {n:.2f} +- {float(fit.n_err):.2f}, "
-                     f"g = {g:.2f} +- {float(fit.gamma_err):.2f}")
+        fit_label = (f"exp(-c (q^n t)^g): n = {n:.2f} +- {float(fit.n_err):.2f}, "
+                     f"g = {g:.2f} +- {float(fit.stretch_err):.2f}")
     except Exception as err:  # too little decay in this window to fit
-        n, g, alpha, xlabel, fit_label = 1.0, None, None, "q t [lattice^-1 tau]", None
+        n, g, scale, xlabel, fit_label = 1.0, None, None, "q t [lattice^-1 tau]", None
         note = (note + "; " if note else "") + f"no collapse fit: {err}"
     n_done = good.notnull().sum("replica")
     err = good.std("replica", ddof=1) / np.sqrt(n_done.where(n_done > 1))
@@ -340,7 +344,7 @@ def _s_q_collapse(ds, spec, sel, lags: tuple[float, float], pick_t: str, regime:
         ax.errorbar(x, mean.sel(k=k), yerr=err.sel(k=k).fillna(0), fmt="o", ms=3, label=f"q = {float(q.sel(k=k)):.3f}")
     if fit_label:
         xs = np.geomspace(*ax.get_xlim(), 100)
-        ax.plot(xs, np.exp(-alpha * xs**g), "k--", label=fit_label)
+        ax.plot(xs, np.exp(-scale * xs**g), "k--", label=fit_label)
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("S(q, t)")
@@ -351,20 +355,18 @@ def _s_q_collapse(ds, spec, sel, lags: tuple[float, float], pick_t: str, regime:
 @_register("s-q-ballistic", "Paper 002 Fig. 2b: S(q, t) collapse, ballistic regime (t <= tau_res)", "lattice",
            ("s_q", "q"))
 def s_q_ballistic(ds, spec, sel):
-    return _s_q_collapse(ds, spec, sel, (0.0, float(spec.parameters.get("tau_res", 1.0))), "high", "ballistic")
+    return _s_q_collapse(ds, spec, sel, (0.0, 1.0), "high", "ballistic")
 
 
 @_register("s-q-crossover", "Paper 002 Fig. 2c: S(q, t) collapse, crossover regime, lowest T", "lattice", ("s_q", "q"))
 def s_q_crossover(ds, spec, sel):
-    tau_res = float(spec.parameters.get("tau_res", 1.0))
-    return _s_q_collapse(ds, spec, sel, (tau_res, 30.0 * tau_res), "low", "crossover")
+    return _s_q_collapse(ds, spec, sel, (1.0, 30.0), "low", "crossover")
 
 
 @_register("s-q-diffusive", "Paper 002 Fig. 2d: S(q, t) collapse, diffusive regime (t >= 10 tau_res)", "lattice",
            ("s_q", "q"))
 def s_q_diffusive(ds, spec, sel):
-    tau_res = float(spec.parameters.get("tau_res", 1.0))
-    return _s_q_collapse(ds, spec, sel, (10.0 * tau_res, np.inf), "high", "diffusive")
+    return _s_q_collapse(ds, spec, sel, (10.0, np.inf), "high", "diffusive")
 
 
 def draw(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, float] | None = None,

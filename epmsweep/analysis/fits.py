@@ -14,9 +14,9 @@ residuals. Points that are NaN (not done, or failed) are left out.
 * :func:`arrhenius` -- Gamma = A T^k exp(-E/T), k fixed (0, 1, 2, ...) or free;
 * :func:`power_law` -- MCT-like Gamma = C (T - T_c)^gamma, T_c free (paper 000, Eq. 14);
 * :func:`high_t` -- Gamma = 1 - T_onset/T (paper 000, Eq. 9);
-* :func:`stretched_exponential` -- S(q, t) = exp(-alpha (q^n t)^gamma): the collapse
+* :func:`stretched_exponential` -- S(q, t) = exp(-scale (q^n t)^stretch): the collapse
   variable q^n t and the shape gamma of paper 002's Fig. 2, from the linear relation
-  log(-log S) = log alpha + gamma n log q + gamma log t;
+  log(-log S) = log scale + stretch n log q + stretch log t;
 * :func:`power_law_tail` -- density ~ x^-beta over a range (P(u) ~ u^-3, psi ~ tau^-2/3).
 """
 
@@ -189,11 +189,13 @@ def high_t(gamma: xr.DataArray, dim: str = "T", n_boot: int = 200, seed: int = 0
 # ---- S(q, t) collapse ---------------------------------------------------------------
 def stretched_exponential(s_q: xr.DataArray, q: xr.DataArray | np.ndarray, t_dim: str = "lag", q_dim: str = "k",
                           s_range: tuple[float, float] = (0.1, 0.9), n_boot: int = 200, seed: int = 0) -> xr.Dataset:
-    """S(q, t) = exp(-alpha (q^n t)^gamma) over the points with S in ``s_range``.
+    """S(q, t) = exp(-scale (q^n t)^stretch) over the points with S in ``s_range``.
 
-    log(-log S) = log alpha + gamma n log q + gamma log t is linear: one least-squares fit
-    gives gamma (compressed > 1, stretched < 1), n (the collapse exponent of q^n t) and
-    alpha. ``q`` holds the wave numbers along ``q_dim``.
+    log(-log S) = log scale + stretch n log q + stretch log t is linear: one least-squares
+    fit gives the exponent ``stretch`` (compressed > 1, stretched < 1), n (the collapse
+    exponent of q^n t) and ``scale``. (Named so, not gamma and alpha, to keep apart from
+    the activity Gamma and the coupling alpha of a store.) ``q`` holds the wave numbers
+    along ``q_dim``.
     """
     q_values = np.asarray(q.values if isinstance(q, xr.DataArray) else q, dtype=float)
 
@@ -224,10 +226,10 @@ def stretched_exponential(s_q: xr.DataArray, q: xr.DataArray | np.ndarray, t_dim
             return params, jac @ cov @ jac.T
 
         params, errors = _fit_with_errors(x, y, lambda xx, s: solve(xx, s)[0], lambda xx, s: solve(xx, s)[1], n_boot, seed)
-        g, n, alpha = params
-        curve = np.exp(-alpha * (xr.DataArray(q_values, dims=[q_dim]) ** n * da[t_dim]) ** g)
-        return _result(["gamma", "n", "alpha"], params, errors, curve.transpose(t_dim, q_dim),
-                       {"law": "S(q, t) = exp(-alpha (q^n t)^gamma)"})
+        stretch, n, scale = params
+        curve = np.exp(-scale * (xr.DataArray(q_values, dims=[q_dim]) ** n * da[t_dim]) ** stretch)
+        return _result(["stretch", "n", "scale"], params, errors, curve.transpose(t_dim, q_dim),
+                       {"law": "S(q, t) = exp(-scale (q^n t)^stretch)"})
 
     return _per_group(s_q, [t_dim, q_dim], fit_one)
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
+from epmsweep.model import InvalidInput
 from epmsweep.sweep.spec import SweepSpec
 
 
@@ -24,6 +25,22 @@ def select(ds: xr.Dataset, spec: SweepSpec, keep: tuple[str, ...], sel: Mapping[
     sub = (ds.sel(fixed) if fixed else ds).load()  # small: one slice of the sweep, computed once
     label = ", ".join(f"{k} = {v:g}" for k, v in fixed.items())
     return sub, label
+
+
+def parameter(sub: xr.Dataset, spec: SweepSpec, name: str) -> float:
+    """A model parameter's value on a slice from :func:`select`: the slice's coordinate if
+    ``name`` is a sweep axis fixed there, else the sweep's fixed value."""
+    if name in spec.axes:
+        if sub[name].ndim:
+            raise InvalidInput(f"{name} is a sweep axis with several values here: select one, e.g. --sel {name}=...")
+        return float(sub[name])
+    return float(spec.parameters[name])
+
+
+def point_parameters(sub: xr.Dataset, spec: SweepSpec, **values: float) -> dict:
+    """All model parameters on a slice (fixed axes from its coordinates), with ``values`` on top."""
+    fixed = {a: float(sub[a]) for a in spec.axes if a in sub.coords and sub[a].ndim == 0}
+    return {**spec.parameters, **fixed, **values}
 
 
 def done_mean(da: xr.DataArray, status: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:

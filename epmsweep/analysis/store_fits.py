@@ -22,8 +22,9 @@ import numpy as np
 import xarray as xr
 
 from epmsweep.analysis import fits
-from epmsweep.analysis.selection import select
+from epmsweep.analysis.selection import parameter, point_parameters, select
 from epmsweep.model import InvalidInput
+from epmsweep.model.meanfield import theory
 from epmsweep.sweep.spec import SweepSpec
 
 FIT_KINDS = ("arrhenius", "arrhenius-k", "power-law", "high-t", "s-q", "p-u-tail", "psi-tail")
@@ -67,8 +68,8 @@ def fit_store(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, floa
         elif kind == "high-t":
             chosen = np.sort(temps)[-max(3, temps.size // 3):]
         elif tc is None:
-            raise InvalidInput("fit 'power-law' needs the MCT-like temperature T_c of Eq. (10): a meanfield store "
-                               "with a frozen T -> 0 state")
+            why = theory.units_mismatch(point_parameters(sub, spec)) or "this alpha has no frozen T -> 0 state"
+            raise InvalidInput(f"fit 'power-law' needs the MCT-like temperature T_c of Eq. (10): {why}")
         else:
             chosen = temps[(temps > 1.3 * tc) & (temps <= 0.5)]
         if chosen.size < 3:
@@ -96,14 +97,12 @@ def fit_store(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, floa
 
 
 def _mct_temperature(sub: xr.Dataset, spec: SweepSpec) -> float | None:
-    """T_c of Eq. (10) for a mean-field store (None otherwise, or without a frozen state)."""
-    if spec.model != "meanfield":
+    """T_c of Eq. (10) for a mean-field store in the paper's units (None otherwise, or
+    without a frozen state)."""
+    if spec.model != "meanfield" or theory.units_mismatch(point_parameters(sub, spec)):
         return None
-    from epmsweep.model.meanfield import theory
-
-    alpha = float(sub["alpha"]) if "alpha" in sub.coords else float(spec.parameters["alpha"])
     try:
-        return theory.t_c(alpha, float(spec.parameters["a"]))
+        return theory.t_c(parameter(sub, spec, "alpha"), parameter(sub, spec, "a"))
     except ValueError:
         return None
 

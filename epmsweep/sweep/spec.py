@@ -164,6 +164,11 @@ def build_spec(model_name: str, axes: Mapping[str, Any], parameters: Mapping[str
     for axis in resolved_axes:
         del fixed[axis]
     resolved_settings = model.resolve_settings(settings)
+    ignored = model.ignored_parameters(resolved_settings)
+    for axis in resolved_axes:
+        if axis in ignored:
+            raise InvalidInput(f"axis {axis}: {ignored[axis]}, so every value would run identical physics; "
+                               f"drop the axis or choose settings that use it")
     n_replicas = _REPLICAS.coerce("replicas", replicas)
     root_seed = _ROOT_SEED.coerce("seed", seed)
     spec = SweepSpec(model.name, resolved_axes, fixed, resolved_settings, n_replicas, root_seed, name or "sweep", out)

@@ -153,6 +153,12 @@ class Model(ABC):
     def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
         """Cross-checks between parameters and settings; raise InvalidInput."""
 
+    def ignored_parameters(self, settings: Mapping[str, Value]) -> dict[str, str]:
+        """Parameters that these settings make irrelevant (e.g. those a chosen rule does not
+        read), each with the reason: a sweep refuses them as axes, which would only repeat
+        identical physics."""
+        return {}
+
     # ---- declarations and running ----------------------------------------
     @abstractmethod
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:

@@ -1,4 +1,5 @@
-"""The 2-D lattice model: Eshelby propagator (``propagator``), paper 002's time-stepped
-rules (``stepped``, dense and ``lazy`` stepping, ``activation``, ``field`` and ``tracers``
-kernels), paper 000's event-driven rule (``eventdriven``), streamed ``observables``, and
-the model's declarations (``model``)."""
+"""The 2-D lattice model: Eshelby propagator (``propagator``); paper 002's time-stepped
+rules (``activation`` rules run by the generic dense and lazy ``transitions``, the
+``field`` and ``tracers`` kernels, ``stepped`` runs); paper 000's event-driven rule
+(``eventdriven``); streamed ``observables``; the model's declarations and rule table
+(``model``)."""

@@ -3,9 +3,9 @@
 Eqs. (1)-(4) of paper 000 in continuous time: site i relaxes at rate nu(sigma_i)/tau,
 nu = 1 above threshold and exp(-K (sigma_c - |sigma|)^a / T) below (Eq. 3). On
 relaxation its stress is redrawn from y(sigma) (Eq. 1) and the drop d = sigma_old -
-sigma_new is redistributed with an Eshelby kernel of uniformly random orientation psi
-(App. A): sigma_j += d G_psi(r_j - r_i) / |G_psi(0)|, so the relaxing site lands exactly
-on sigma_new. G_psi = (cos 4psi C + sin 4psi S)/2 + local
+sigma_new is redistributed with an Eshelby kernel of uniformly random orientation angle
+chi (App. A): sigma_j += d G_chi(r_j - r_i) / |G_chi(0)|, so the relaxing site lands
+exactly on sigma_new. G_chi = (cos 4chi C + sin 4chi S)/2 + local
 (:func:`epmsweep.model.lattice.propagator.orientation_harmonics`); the mean stress is conserved.
 
 Event-driven and exact: the lattice is a system of the event engine
@@ -42,7 +42,7 @@ class LatticeSites(NamedTuple):
     oriented kernel's harmonics and the per-site waiting-time record."""
 
     sigma: np.ndarray  # float64[L, L], the field the engine's flat stresses view
-    c_r: np.ndarray  # real-space harmonics: G_psi = (cos 4psi c_r + sin 4psi s_r)/2 + loc_r
+    c_r: np.ndarray  # real-space harmonics: G_chi = (cos 4chi c_r + sin 4chi s_r)/2 + loc_r
     s_r: np.ndarray
     loc_r: np.ndarray
     last_event: np.ndarray  # float64[N]: time of each site's last relaxation (-1: none yet)
@@ -65,13 +65,13 @@ def _relax(system, j, old, new, t, rng, measuring):
 
 
 @njit(cache=True)
-def redistribute(system, j, new, psi):
+def redistribute(system, j, new, chi):
     """Site j's stress becomes ``new``; the drop goes to every site with the kernel of
-    orientation psi, normalised so that site j itself loses exactly the drop."""
+    orientation angle chi, normalised so that site j itself loses exactly the drop."""
     sigma, c_r, s_r, loc_r = system.sigma, system.c_r, system.s_r, system.loc_r
     L = sigma.shape[0]
     xj, yj = j // L, j % L
-    c4, s4 = 0.5 * math.cos(4 * psi), 0.5 * math.sin(4 * psi)
+    c4, s4 = 0.5 * math.cos(4 * chi), 0.5 * math.sin(4 * chi)
     g0 = c4 * c_r[0, 0] + s4 * s_r[0, 0] + loc_r[0, 0]
     scale = (sigma[xj, yj] - new) / -g0
     for x in range(L):
@@ -87,7 +87,7 @@ def redistribute(system, j, new, psi):
 
 
 def simulate_events(params: Mapping[str, Value], settings: Mapping[str, Value], rng: np.random.Generator) -> dict:
-    """One point of paper 000's rule: Gamma, its windows, P(sigma), psi, C_sigma."""
+    """One point of paper 000's rule: Gamma, its windows, P(sigma), the waiting-time density psi, C_sigma."""
     L = int(params["L"])
     rule = Paper000Rule.from_params(params)
     c_r, s_r, loc_r = orientation_harmonics(L, str(settings["propagator"]))

@@ -118,12 +118,12 @@ def eshelby(L: int, form: str = "continuum", q0: str = "fixed-strain") -> Propag
 def orientation_harmonics(L: int, form: str = "continuum") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Real-space parts of a randomly oriented quadrupole, for paper 000's rule.
 
-    With G(q) = -sin^2(2 phi_q) = (cos 4 phi_q - 1)/2, a kernel rotated by psi is
-    (cos 4(phi_q - psi) - 1)/2 = (cos 4psi C(q) + sin 4psi S(q) - 1)/2 with
+    With G(q) = -sin^2(2 phi_q) = (cos 4 phi_q - 1)/2, a kernel rotated by the angle chi is
+    (cos 4(phi_q - chi) - 1)/2 = (cos 4chi C(q) + sin 4chi S(q) - 1)/2 with
     C = cos 4 phi_q = (qx^4 - 6 qx^2 qy^2 + qy^4)/q^4 and S = sin 4 phi_q =
     4 qx qy (qx^2 - qy^2)/q^4 (in the lattice form with the lattice symbols). Returns
     the real-space (C(r), S(r), local) with local(r) = -(delta_r0 - 1/N)/2 (the -1/2 of
-    every q != 0 mode), so that G_psi(r) = (cos 4psi C(r) + sin 4psi S(r))/2 + local(r);
+    every q != 0 mode), so that G_chi(r) = (cos 4chi C(r) + sin 4chi S(r))/2 + local(r);
     q = 0 terms are zero (conserved mean stress, as in the mean-field model).
     """
     dx, dy = _symbols(L, form)

@@ -42,6 +42,16 @@ from epmsweep.model.rules import y_norm
 
 LN2 = math.log(2.0)
 
+#: The units every closed form here is written in (paper 000: sigma_c = sigma_0 = K = tau = 1).
+PAPER_UNITS = {"sigma_c": 1.0, "sigma_0": 1.0, "K": 1.0, "tau": 1.0}
+
+
+def units_mismatch(params: dict) -> str:
+    """Empty if ``params`` are in the paper's units, where the closed forms apply; else which
+    parameters differ (the exact Fokker-Planck solution still applies)."""
+    off = [f"{k} = {float(params[k]):g}" for k, v in PAPER_UNITS.items() if float(params.get(k, v)) != v]
+    return "" if not off else "closed forms need sigma_c = sigma_0 = K = tau = 1; here " + ", ".join(off)
+
 
 # ---- T -> 0 frozen state: Eqs. (17), (18) -------------------------------------
 def alpha_of_sigma_bar(sigma_bar: float, sigma_c: float = 1.0, sigma_0: float = 1.0) -> float:
@@ -210,7 +220,8 @@ def gamma_mct(T: float, alpha: float, a: float = 1.5) -> float:
 
 # ---- low-T regime: Eqs. (19)-(22), (D8) ---------------------------------------
 def e_bar(alpha: float, a: float = 1.5) -> float:
-    """Ebar = K (sigma_c - sigma_bar)^a (Sec. VI A): the Arrhenius energy."""
+    """Ebar = (1 - sigma_bar)^a (Sec. VI A): the Arrhenius energy, K (sigma_c - sigma_bar)^a
+    in the paper's units sigma_c = K = 1."""
     return (1.0 - sigma_bar(alpha)) ** a
 
 

@@ -1,0 +1,54 @@
+"""numba's on-disk cache, kept to the package's own types.
+
+A kernel that takes a rule object (a NamedTuple whose type selects the rule's functions,
+e.g. :mod:`epmsweep.model.lattice.activation`) is compiled once per rule type. With
+``cache=True`` numba would also write the specialisation for a rule defined in a user's
+script or a test file into the package's cache index, which (i) every later process
+unpickles, failing where that module cannot be imported, and (ii) is keyed by the kernel's
+own source file only, so an edited user rule would silently run its old code.
+:func:`cache_own_types_only` makes such a kernel cache only the specialisations whose
+arguments are all types of this package or plain numba types; the others compile afresh
+in each process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from numba.core import types
+
+_PACKAGE = __name__.split(".")[0] + "."
+
+
+def _own(t: types.Type) -> bool:
+    cls = getattr(t, "instance_class", None)
+    if cls is not None and not cls.__module__.startswith(_PACKAGE):
+        return False
+    return all(_own(member) for member in getattr(t, "types", ()))
+
+
+class _OwnTypesCache:
+    """A numba dispatcher cache that loads and saves only specialisations on own types."""
+
+    def __init__(self, cache: Any):
+        self._cache = cache
+
+    def _keep(self, sig: Any) -> bool:
+        args = getattr(sig, "args", sig)
+        return all(_own(t) for t in args)
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        return self._cache.load_overload(sig, target_context) if self._keep(sig) else None
+
+    def save_overload(self, sig: Any, data: Any) -> None:
+        if self._keep(sig):
+            self._cache.save_overload(sig, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cache, name)
+
+
+def cache_own_types_only(dispatcher: Any) -> Any:
+    """Restrict the on-disk cache of an ``njit(cache=True)`` dispatcher to own types."""
+    dispatcher._cache = _OwnTypesCache(dispatcher._cache)
+    return dispatcher
