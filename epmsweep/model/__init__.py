@@ -6,18 +6,7 @@ per model family: ``meanfield`` (simulation, Fokker-Planck, closed forms) and ``
 (propagator, time-stepped and event-driven dynamics, tracers, observables); ``probe``.
 """
 
-from epmsweep.model.core import (
-           Coord,
-           Field,
-           InvalidInput,
-           Model,
-           Output,
-           OutputSpec,
-           Value,
-           available_models,
-           get_model,
-           register,
-)
+from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value, available_models, get_model, register
 
 __all__ = ["Coord", "Field", "InvalidInput", "Model", "Output", "OutputSpec", "Value", "available_models", "get_model",
            "register"]

@@ -131,25 +131,18 @@ def advance(system, state, rule: Paper000Rule, params: EngineParams, rng, t_stop
 
 
 @njit(cache=True, inline="always")
-def _pending_kicks_sd(last, i, events, kick_var):
+def _pending_kicks_sd(last, i, events, kick_var, kick_sd):
     """Standard deviation of the sum of the kicks pending on site i after ``events``
-    events (one Gaussian of variance k kick_var for k kicks; 0 if none); marks i current.
-    The caller draws the Gaussian: a generator passed into inlined helpers costs a
-    reference-count round trip per call in the hot loops."""
+    events (one Gaussian of variance k kick_var for k kicks; 0 if none; ``kick_sd`` =
+    sqrt(kick_var) for the common k = 1); marks i current. The caller draws the Gaussian:
+    a generator (or a NamedTuple) passed into a helper costs a reference-count round trip
+    per call, which the hot loops cannot afford; so the event itself, a few lines, is
+    written out in both loops."""
     k = events - last[i]
     last[i] = events
-    if k > 0 and kick_var > 0.0:
-        return math.sqrt(kick_var * k)
-    return 0.0
-
-
-@njit(cache=True, inline="always")
-def _event(system, state, rule, j, t, events, rng, measuring):
-    """Site j (up to date) relaxes: redraw from y (Eq. 1), the system passes on the drop."""
-    new = draw_y(rng, rule.sigma_c, rule.sigma_0)
-    relax(system, j, state.sigma[j], new, t, rng, measuring)
-    state.sigma[j] = new
-    state.last[j] = events  # the relaxing site gets no kick from its own event
+    if k <= 0 or kick_var <= 0.0:
+        return 0.0
+    return kick_sd if k == 1 else math.sqrt(kick_var * k)
 
 
 @njit(cache=True)
@@ -157,7 +150,7 @@ def _thinning(system, state, rule, params, rng, t_stop, e_stop, measuring):
     """Thinning until a stop condition (True) or until ``auto`` asks for direct (False)."""
     sigma, last, counters, clock, hist = state.sigma, state.last, state.counters, state.clock, state.hist
     n = sigma.size
-    kick_var, bins = params.kick_var, params.bins
+    kick_var, kick_sd, bins = params.kick_var, math.sqrt(params.kick_var), params.bins
     auto = params.method == AUTO
     dt_scale = rule.tau / n  # proposals form a Poisson process of total rate N/tau
     check_every = 4 * n  # about 4 tau of simulated time between switch decisions
@@ -173,7 +166,7 @@ def _thinning(system, state, rule, params, rng, t_stop, e_stop, measuring):
         t = t_next
         j = int(rng.random() * n)
         s = sigma[j]
-        sd = _pending_kicks_sd(last, j, events, kick_var)
+        sd = _pending_kicks_sd(last, j, events, kick_var, kick_sd)
         if sd > 0.0:
             s += sd * rng.standard_normal()
             sigma[j] = s
@@ -181,9 +174,12 @@ def _thinning(system, state, rule, params, rng, t_stop, e_stop, measuring):
             hist[uniform_slot(s, bins)] += rule.tau
         # accept with probability nu = exp(-dE/T): with e ~ Exp(1), P(e > dE/T) = nu
         barrier = barrier_scalar(s, rule.a, rule.sigma_c, rule.K)
-        if barrier <= 0.0 or rng.standard_exponential() * rule.T > barrier:
+        if barrier <= 0.0 or rng.standard_exponential() * rule.T > barrier:  # site j relaxes
             events += 1
-            _event(system, state, rule, j, t, events, rng, measuring)
+            new = draw_y(rng, rule.sigma_c, rule.sigma_0)
+            relax(system, j, s, new, t, rng, measuring)
+            sigma[j] = new
+            last[j] = events  # the relaxing site gets no kick from its own event
             accepted += 1
             if events >= e_stop:
                 break
@@ -203,17 +199,17 @@ def _thinning(system, state, rule, params, rng, t_stop, e_stop, measuring):
 
 
 @njit(cache=True)
-def _refresh(system, state, rule, params, rng, events, measuring):
-    """Bring every site up to date; all rates and their sum, and while measuring the slot
-    occupancy (a histogram lookup per site: costly enough to skip during burn-in)."""
+def _refresh(state, rule, params, rng, events, measuring):
+    """Bring every site up to date (its pending kicks); all rates and their sum, and while
+    measuring the slot occupancy (a histogram lookup per site: skipped during burn-in)."""
     sigma, last, rates, occupancy = state.sigma, state.last, state.rates, state.occupancy
-    kick_var = params.kick_var
+    kick_var, kick_sd, bins = params.kick_var, math.sqrt(params.kick_var), params.bins
     total = 0.0
     occupancy[:] = 0.0
     state.counters[OCCUPANCY_CURRENT] = measuring
     for i in range(sigma.size):
         s = sigma[i]
-        sd = _pending_kicks_sd(last, i, events, kick_var)
+        sd = _pending_kicks_sd(last, i, events, kick_var, kick_sd)
         if sd > 0.0:
             s += sd * rng.standard_normal()
             sigma[i] = s
@@ -221,7 +217,30 @@ def _refresh(system, state, rule, params, rng, events, measuring):
         rates[i] = r
         total += r
         if measuring:
-            occupancy[uniform_slot(s, params.bins)] += 1.0
+            occupancy[uniform_slot(s, bins)] += 1.0
+    return total
+
+
+@njit(cache=True)
+def _kick_all_but(j, state, rule, params, rng, measuring):
+    """After site j's event in direct mode (every site up to date before it): one kick to
+    every other site, then all rates, their sum and the occupancy, as :func:`_refresh`
+    but without the per-site event counts (``last``), restored when direct mode ends."""
+    sigma, rates, occupancy = state.sigma, state.rates, state.occupancy
+    kick_sd, bins = math.sqrt(params.kick_var), params.bins
+    total = 0.0
+    occupancy[:] = 0.0
+    state.counters[OCCUPANCY_CURRENT] = measuring
+    for i in range(sigma.size):
+        s = sigma[i]
+        if i != j and kick_sd > 0.0:
+            s += kick_sd * rng.standard_normal()
+            sigma[i] = s
+        r = nu_scalar(s, rule.T, rule.a, rule.sigma_c, rule.K)
+        rates[i] = r
+        total += r
+        if measuring:
+            occupancy[uniform_slot(s, bins)] += 1.0
     return total
 
 
@@ -229,13 +248,14 @@ def _refresh(system, state, rule, params, rng, events, measuring):
 def _direct(system, state, rule, params, rng, t_stop, e_stop, measuring):
     """Gillespie algorithm of App. E until a stop condition (True) or until ``auto`` asks
     for thinning (False)."""
-    counters, clock, rates, occupancy, hist = state.counters, state.clock, state.rates, state.occupancy, state.hist
+    sigma, last, counters, clock = state.sigma, state.last, state.counters, state.clock
+    rates, occupancy, hist = state.rates, state.occupancy, state.hist
     n = rates.size
     events = counters[EVENTS]
     t = clock[TIME]
     total = clock[TOTAL_RATE]
-    if total == STALE or (measuring and not counters[OCCUPANCY_CURRENT]):  # no kick pends if not STALE
-        total = _refresh(system, state, rule, params, rng, events, measuring)
+    if total == STALE or (measuring and not counters[OCCUPANCY_CURRENT]):  # no kick pends unless STALE
+        total = _refresh(state, rule, params, rng, events, measuring)
     done = True
     while True:
         if total <= 0.0:  # every rate underflowed: nothing ever happens again
@@ -258,14 +278,17 @@ def _direct(system, state, rule, params, rng, t_stop, e_stop, measuring):
             if target < acc:
                 j = i
                 break
-        events += 1
-        _event(system, state, rule, j, t, events, rng, measuring)
-        total = _refresh(system, state, rule, params, rng, events, measuring)
+        events += 1  # site j (up to date) relaxes, as in _thinning
+        new = draw_y(rng, rule.sigma_c, rule.sigma_0)
+        relax(system, j, sigma[j], new, t, rng, measuring)
+        sigma[j] = new
+        total = _kick_all_but(j, state, rule, params, rng, measuring)
         if events >= e_stop:
             break
         if params.method == AUTO and total > 2.0 * params.switch_activity:
             done = False
             break
+    last[:] = events  # every site is up to date
     counters[EVENTS] = events
     clock[TIME] = t
     clock[TOTAL_RATE] = total

@@ -14,15 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from epmsweep.model.core import (
-    Coord,
-    Field,
-    InvalidInput,
-    Model,
-    Output,
-    OutputSpec,
-    Value,
-)
+from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value
 
 
 def _fail_values(text: str) -> set[float]:

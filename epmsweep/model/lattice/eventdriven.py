@@ -27,6 +27,7 @@ from epmsweep.model import events
 from epmsweep.model.core import Value
 from epmsweep.model.events import METHODS, EngineParams
 from epmsweep.model.histogram import UniformBins, density, edge_slot, log_edges
+from epmsweep.model.jit import bind
 from epmsweep.model.lattice.observables import TimeCorrelations
 from epmsweep.model.lattice.propagator import orientation_harmonics
 from epmsweep.model.rules import Paper000Rule, stress_edges
@@ -102,8 +103,10 @@ def simulate_events(params: Mapping[str, Value], settings: Mapping[str, Value], 
     state = events.new_state(sigma, engine)
     probes = rng.choice(L * L, size=int(settings["n_probes"]), replace=False)
 
+    advance_bound = bind(events.advance, system, state, rule, engine, rng, 0.0, events.NO_EVENT_LIMIT, True)
+
     def advance(t_stop: float, measuring: bool) -> None:
-        events.advance(system, state, rule, engine, rng, t_stop, events.NO_EVENT_LIMIT, measuring)
+        advance_bound(system, state, rule, engine, rng, t_stop, events.NO_EVENT_LIMIT, measuring)
 
     burn_in, duration = float(settings["burn_in"]), float(settings["duration"])
     advance(burn_in, False)

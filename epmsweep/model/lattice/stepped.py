@@ -18,6 +18,7 @@ import scipy.fft
 
 from epmsweep.model.core import InvalidInput, Value
 from epmsweep.model.histogram import density, histogram_add, log_edges
+from epmsweep.model.jit import bind
 from epmsweep.model.lattice import field, tracers
 from epmsweep.model.lattice.observables import TimeCorrelations
 from epmsweep.model.lattice.propagator import Propagator, eshelby
@@ -66,6 +67,11 @@ class TimeSteppedLattice:
         self.g_scaled = dyn.two_mu * prop.g_q  # 2 mu G(q), for the FFT path
         self.fft_threshold = max(1, int(_FFT_SITES_PER_LOG2N * math.log2(n)))
         self.lazy_threshold = max(1, int(_LAZY_SITES_PER_LOG2N * math.log2(n)))
+        # the kernels bound to these arguments' types (see epmsweep.model.jit.bind)
+        self._dense = bind(transitions, self.sites, self.pending, self.all_sites, rule, dyn, rng, True)
+        self._sort = bind(sort_into_bins, self.sigma, self.lazy_bins)
+        self._lazy = bind(lazy_steps, 1, 1, self.sites, self.pending, self.lazy_bins, self.pos, self.disp, rule, dyn,
+                          rng, True)
 
     @property
     def sigma(self) -> np.ndarray:
@@ -90,10 +96,10 @@ class TimeSteppedLattice:
         while left > 0:
             if allow_lazy and self.n_active <= self.lazy_threshold:
                 if not self.bins_current:
-                    sort_into_bins(self.sigma, self.lazy_bins)
+                    self._sort(self.sigma, self.lazy_bins)
                     self.bins_current = True
-                left -= lazy_steps(left, self.lazy_threshold, self.sites, self.pending, self.lazy_bins, self.pos,
-                                   self.disp, self.rule, self.dyn, self.rng, measuring)
+                left -= self._lazy(left, self.lazy_threshold, self.sites, self.pending, self.lazy_bins,
+                                   self.pos, self.disp, self.rule, self.dyn, self.rng, measuring)
             else:
                 self.materialize()
                 self.step(measuring)
@@ -130,7 +136,7 @@ class TimeSteppedLattice:
                     tracers.move_tracers_real_space(self.pos, self.disp, self.prop.uxy_r, sites.act, sites.d_eps, n)
             self.bins_current = False
         sites.t[0] += dyn.dt
-        return transitions(sites, self.pending, self.all_sites, self.rule, dyn, self.rng, measuring)
+        return self._dense(sites, self.pending, self.all_sites, self.rule, dyn, self.rng, measuring)
 
     def _apply_fft(self, n: int) -> None:
         field.scatter(self.sites.act, self.sites.d_eps, n, self.field)

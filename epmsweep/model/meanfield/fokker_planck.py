@@ -20,27 +20,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from epmsweep.model.core import (
-    Coord,
-    Field,
-    InvalidInput,
-    Model,
-    Output,
-    OutputSpec,
-    Value,
-)
+from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value
 from epmsweep.model.meanfield import theory
 from epmsweep.model.meanfield.rates import RATE_KINDS, rate_profile
 from epmsweep.model.meanfield.relaxation import Relaxation
 from epmsweep.model.meanfield.stationary import StationarySolution, StationarySolver
-from epmsweep.model.rules import (
-    INITIAL_SETTING,
-    PHYSICAL_PARAMETERS,
-    STRESS_BIN_SETTINGS,
-    check_stress_bins,
-    stress_coord,
-    stress_edges,
-)
+from epmsweep.model.rules import INITIAL_SETTING, PHYSICAL_PARAMETERS, STRESS_BIN_SETTINGS, check_stress_bins, stress_coord, stress_edges
 
 
 def solve_stationary(params: Mapping[str, Value], rate: str = "exact", edges: np.ndarray = np.empty(0),

@@ -33,26 +33,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from epmsweep.model import events
-from epmsweep.model.core import (
-    Coord,
-    Field,
-    InvalidInput,
-    Model,
-    Output,
-    OutputSpec,
-    Value,
-)
+from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value
 from epmsweep.model.events import METHODS, EngineParams
 from epmsweep.model.histogram import UniformBins, density
-from epmsweep.model.rules import (
-    INITIAL_SETTING,
-    PHYSICAL_PARAMETERS,
-    STRESS_BIN_SETTINGS,
-    Paper000Rule,
-    check_stress_bins,
-    stress_coord,
-    stress_edges,
-)
+from epmsweep.model.jit import bind
+from epmsweep.model.rules import INITIAL_SETTING, PHYSICAL_PARAMETERS, STRESS_BIN_SETTINGS, Paper000Rule, check_stress_bins, stress_coord, stress_edges
 
 #: Activity A = sum_i nu_i (events per unit tau, whole system) below which ``auto``
 #: uses the direct method. Thinning costs N/A proposals per event, direct N site
@@ -126,8 +111,10 @@ def simulate(params: Mapping[str, Value], settings: Mapping[str, Value], rng: np
     state = events.new_state(_initial_stresses(str(settings["initial"]), n, params, rng), engine)
     counters, clock = state.counters, state.clock
 
+    advance_bound = bind(events.advance, None, state, rule, engine, rng, 0.0, 0, True)
+
     def advance(t_stop: float, e_stop: int, measuring: bool) -> None:
-        events.advance(None, state, rule, engine, rng, t_stop, e_stop, measuring)
+        advance_bound(None, state, rule, engine, rng, t_stop, e_stop, measuring)
 
     # Burn-in, then n_windows consecutive windows; in sweep units the boundaries are
     # event counts (rounded cumulative, so they add up to duration * N events), in
