@@ -222,29 +222,6 @@ def _refresh(state, rule, params, rng, events, measuring):
 
 
 @njit(cache=True)
-def _kick_all_but(j, state, rule, params, rng, measuring):
-    """After site j's event in direct mode (every site up to date before it): one kick to
-    every other site, then all rates, their sum and the occupancy, as :func:`_refresh`
-    but without the per-site event counts (``last``), restored when direct mode ends."""
-    sigma, rates, occupancy = state.sigma, state.rates, state.occupancy
-    kick_sd, bins = math.sqrt(params.kick_var), params.bins
-    total = 0.0
-    occupancy[:] = 0.0
-    state.counters[OCCUPANCY_CURRENT] = measuring
-    for i in range(sigma.size):
-        s = sigma[i]
-        if i != j and kick_sd > 0.0:
-            s += kick_sd * rng.standard_normal()
-            sigma[i] = s
-        r = nu_scalar(s, rule.T, rule.a, rule.sigma_c, rule.K)
-        rates[i] = r
-        total += r
-        if measuring:
-            occupancy[uniform_slot(s, bins)] += 1.0
-    return total
-
-
-@njit(cache=True)
 def _direct(system, state, rule, params, rng, t_stop, e_stop, measuring):
     """Gillespie algorithm of App. E until a stop condition (True) or until ``auto`` asks
     for thinning (False)."""
@@ -282,13 +259,13 @@ def _direct(system, state, rule, params, rng, t_stop, e_stop, measuring):
         new = draw_y(rng, rule.sigma_c, rule.sigma_0)
         relax(system, j, sigma[j], new, t, rng, measuring)
         sigma[j] = new
-        total = _kick_all_but(j, state, rule, params, rng, measuring)
+        last[j] = events
+        total = _refresh(state, rule, params, rng, events, measuring)  # one kick pending on every site but j
         if events >= e_stop:
             break
         if params.method == AUTO and total > 2.0 * params.switch_activity:
             done = False
             break
-    last[:] = events  # every site is up to date
     counters[EVENTS] = events
     clock[TIME] = t
     clock[TOTAL_RATE] = total
