@@ -23,10 +23,10 @@ MEANFIELD_FIGURES = {"p-sigma-high-t", "p-sigma-mct", "p-sigma-low-t", "gamma-hi
 
 @pytest.fixture(scope="module")
 def meanfield_store(tmp_path_factory):
-    """A small real sweep: N = 100, 9 temperatures from 0.04 to 3 (each fit regime has at least
-    three), two replicas."""
+    """A small real sweep: N = 100, 10 temperatures from 0.04 to 3 (each fit regime has one
+    more than the fit's parameters), two replicas."""
     path = tmp_path_factory.mktemp("mf") / "mf.zarr"
-    spec = build_spec("meanfield", {"T": "0.04,0.05,0.065,0.09,0.2,0.5,1,2,3", "alpha": "0.11"}, {"N": 100},
+    spec = build_spec("meanfield", {"T": "0.04,0.05,0.065,0.09,0.2,0.3,0.5,1,2,3", "alpha": "0.11"}, {"N": 100},
                       {"burn_in": 20, "duration": 60, "n_windows": 5}, 2, 3, "mf")
     run_sweep(spec, path, ClusterOptions(kind="sync"), progress=False)
     return path
@@ -70,14 +70,14 @@ def test_figures_on_a_store_with_missing_points_say_how_many(meanfield_store, tm
     for kind in MEANFIELD_FIGURES:
         fig = figures.draw(kind, ds, spec)
         texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-        assert any("2 of 18 points missing" in t for t in texts), (kind, texts)
+        assert any("2 of 20 points missing" in t for t in texts), (kind, texts)
 
 
 def test_store_fits_and_the_fit_command(meanfield_store, tmp_path):
     ds, spec = xr.open_zarr(meanfield_store), store.read_spec(meanfield_store)
     arr = fit_store("arrhenius", ds, spec)
     assert 0.05 < float(arr.E) < 0.5 and float(arr.E_err) > 0
-    assert set(fit_store("power-law", ds, spec).T.values) == {0.09, 0.2, 0.5}
+    assert set(fit_store("power-law", ds, spec).T.values) == {0.09, 0.2, 0.3, 0.5}
     result = cli("fit", meanfield_store, "high-t", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)

@@ -143,9 +143,13 @@ def test_tls_sweep_completes_and_a_client_without_certificates_is_refused(tmp_pa
                         progress=False)
     assert outcome.done == 6
     async def connect_without_certificates(address):
-        # an asynchronous client: a failed synchronous one can deadlock in distributed's loop runner
-        async with Client(address, asynchronous=True, timeout="3s"):
-            pass
+        # an asynchronous client: a failed synchronous one can deadlock in distributed's loop runner;
+        # closed while its loop runs, so that it is not left to close itself on a closed loop
+        client = Client(address, asynchronous=True, timeout="3s")
+        try:
+            await client
+        finally:
+            await client.close()
 
     with connect(ClusterOptions(workers=1, tls=True, dashboard=False)) as client:
         address = client.scheduler.address

@@ -343,7 +343,8 @@ def _s_q_collapse(ds, spec, sel, lags_over_tau_res: tuple[float, float], pick_t:
         x = q.sel(k=k).values ** n * good.lag.values
         ax.errorbar(x, mean.sel(k=k), yerr=err.sel(k=k).fillna(0), fmt="o", ms=3, label=f"q = {float(q.sel(k=k)):.3f}")
     if fit_label:
-        xs = np.geomspace(*ax.get_xlim(), 100)
+        lag = good.lag.values  # the data's positive range (the axis limits include margins)
+        xs = np.geomspace(np.nanmin(q.values) ** n * lag.min(), np.nanmax(q.values) ** n * lag.max(), 100)
         ax.plot(xs, np.exp(-scale * xs**g), "k--", label=fit_label)
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)

@@ -44,7 +44,9 @@ def _fit_with_errors(x: np.ndarray, y: np.ndarray, estimate: Callable[[np.ndarra
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Parameters from the replica mean of y (shape (n_x, n_rep)) and their standard errors:
     bootstrap over replicas when there are several, else the fit covariance."""
-    mean = np.nanmean(y, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
+        mean = np.nanmean(y, axis=1)
     params = estimate(x, mean)
     n_rep = y.shape[1]
     if n_rep > 1:

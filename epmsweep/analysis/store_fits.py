@@ -72,8 +72,10 @@ def fit_store(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, floa
             raise InvalidInput(f"fit 'power-law' needs the MCT-like temperature T_c of Eq. (10): {why}")
         else:
             chosen = temps[(temps > 1.3 * tc) & (temps <= 0.5)]
-        if chosen.size < 3:
-            raise InvalidInput(f"fit {kind!r} needs at least 3 temperatures in its regime; the store has {chosen.size}")
+        need = 4 if kind in ("power-law", "arrhenius-k") else 3  # one more than the fit's parameters
+        if chosen.size < need:
+            raise InvalidInput(f"fit {kind!r} needs at least {need} temperatures in its regime (one more than its "
+                               f"parameters, for an error estimate); the store has {chosen.size}")
         var = var.sel(T=chosen)
         if kind == "arrhenius":
             return fits.arrhenius(var, k=0)

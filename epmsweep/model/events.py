@@ -14,7 +14,8 @@ hook for its system type with :func:`numba.extending.overload`:
 ``relax(system, j, old, new, t, rng, measuring)``: site j relaxes at time t from stress
 ``old`` to ``new`` (already drawn from y): pass the drop on to the other sites and
 record what the model measures per event; the engine then sets sigma_j = new. The
-mean field passes ``None``: its events have no effect beyond the redraw and the kicks.
+mean field passes ``None`` (no hook): its events have no effect beyond the redraw and
+the kicks.
 
 Two exact algorithms, and ``auto`` switches between them while it runs (both are exact,
 so switching at any event keeps the statistics):
@@ -45,9 +46,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-
-from numba import types
-from numba.extending import overload
 
 from epmsweep.model.histogram import UniformBins, uniform_slot
 from epmsweep.model.rules import Paper000Rule, barrier_scalar, draw_y, nu_scalar
@@ -96,17 +94,10 @@ def new_state(sigma: np.ndarray, params: EngineParams) -> EngineState:
                        np.zeros(n_slots), np.zeros(n_slots))
 
 
-# ---- the hook: each system type implements it with numba.extending.overload ----------
+# ---- the hook: each system type implements it with numba.extending.overload --------
 def relax(system, j, old, new, t, rng, measuring):
     """Site j relaxes at time t from stress ``old`` to ``new``."""
     raise NotImplementedError("implemented per system type with numba.extending.overload")
-
-
-@overload(relax, inline="always")
-def _relax_mean_field(system, j, old, new, t, rng, measuring):
-    if isinstance(system, types.NoneType):
-        return lambda system, j, old, new, t, rng, measuring: None
-    return None
 
 
 # ---- the engine ----------------------------------------------------------------------
@@ -177,7 +168,8 @@ def _thinning(system, state, rule, params, rng, t_stop, e_stop, measuring):
         if barrier <= 0.0 or rng.standard_exponential() * rule.T > barrier:  # site j relaxes
             events += 1
             new = draw_y(rng, rule.sigma_c, rule.sigma_0)
-            relax(system, j, s, new, t, rng, measuring)
+            if system is not None:  # pruned at compile time for the mean field
+                relax(system, j, s, new, t, rng, measuring)
             sigma[j] = new
             last[j] = events  # the relaxing site gets no kick from its own event
             accepted += 1
@@ -199,9 +191,13 @@ def _thinning(system, state, rule, params, rng, t_stop, e_stop, measuring):
 
 
 @njit(cache=True)
-def _refresh(state, rule, params, rng, events, measuring):
-    """Bring every site up to date (its pending kicks); all rates and their sum, and while
-    measuring the slot occupancy (a histogram lookup per site: skipped during burn-in)."""
+def _refresh(state, rule, params, rng, events, relaxed, measuring):
+    """All rates, their sum and, while measuring, the slot occupancy (a histogram lookup
+    per site, skipped during burn-in), after bringing every site up to date: after the
+    event of site ``relaxed`` (direct mode, every site current before it), one kick to
+    every other site; with ``relaxed`` = -1, the kicks pending on each site since
+    ``last`` (on entering direct mode). Direct mode does not keep ``last`` per event;
+    it is set for all sites when direct mode ends."""
     sigma, last, rates, occupancy = state.sigma, state.last, state.rates, state.occupancy
     kick_var, kick_sd, bins = params.kick_var, math.sqrt(params.kick_var), params.bins
     total = 0.0
@@ -209,7 +205,10 @@ def _refresh(state, rule, params, rng, events, measuring):
     state.counters[OCCUPANCY_CURRENT] = measuring
     for i in range(sigma.size):
         s = sigma[i]
-        sd = _pending_kicks_sd(last, i, events, kick_var, kick_sd)
+        if relaxed >= 0:
+            sd = kick_sd if i != relaxed else 0.0
+        else:
+            sd = _pending_kicks_sd(last, i, events, kick_var, kick_sd)
         if sd > 0.0:
             s += sd * rng.standard_normal()
             sigma[i] = s
@@ -232,7 +231,7 @@ def _direct(system, state, rule, params, rng, t_stop, e_stop, measuring):
     t = clock[TIME]
     total = clock[TOTAL_RATE]
     if total == STALE or (measuring and not counters[OCCUPANCY_CURRENT]):  # no kick pends unless STALE
-        total = _refresh(state, rule, params, rng, events, measuring)
+        total = _refresh(state, rule, params, rng, events, -1, measuring)
     done = True
     while True:
         if total <= 0.0:  # every rate underflowed: nothing ever happens again
@@ -257,15 +256,16 @@ def _direct(system, state, rule, params, rng, t_stop, e_stop, measuring):
                 break
         events += 1  # site j (up to date) relaxes, as in _thinning
         new = draw_y(rng, rule.sigma_c, rule.sigma_0)
-        relax(system, j, sigma[j], new, t, rng, measuring)
+        if system is not None:
+            relax(system, j, sigma[j], new, t, rng, measuring)
         sigma[j] = new
-        last[j] = events
-        total = _refresh(state, rule, params, rng, events, measuring)  # one kick pending on every site but j
+        total = _refresh(state, rule, params, rng, events, j, measuring)
         if events >= e_stop:
             break
         if params.method == AUTO and total > 2.0 * params.switch_activity:
             done = False
             break
+    last[:] = events  # every site is up to date
     counters[EVENTS] = events
     clock[TIME] = t
     clock[TOTAL_RATE] = total
