@@ -21,9 +21,12 @@ Distributions are histograms on fixed (log-spaced) bins, with under/overflow cou
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+
+from epmsweep.model.jit import bind
 
 BLOCK = 10
 
@@ -33,11 +36,36 @@ def lag_grid(sample_interval: float, levels: int) -> np.ndarray:
     return np.array([i * BLOCK**lev * sample_interval for lev in range(levels) for i in range(1, BLOCK)])
 
 
+class _Rings(NamedTuple):
+    """Per level, the last BLOCK - 1 samples (ring buffers) and how many are stored."""
+
+    pos: np.ndarray  # float64[levels, slots, tracers, 2]
+    u: np.ndarray  # float64[levels, slots, tracers, 2]
+    sig: np.ndarray  # float64[levels, slots, probes]
+    filled: np.ndarray  # int64[levels]
+    head: np.ndarray  # int64[levels]: next slot to write
+
+
+class _Sums(NamedTuple):
+    """Per lag, the sums the estimators are made of."""
+
+    msd: np.ndarray
+    pairs: np.ndarray
+    sq: np.ndarray  # [lags, k_max]
+    cu: np.ndarray
+    cs_xy: np.ndarray
+    cs_x: np.ndarray
+    cs_y: np.ndarray
+    cs_n: np.ndarray
+
+
 @njit(cache=True)
-def _correlate(level, pos, u, sig, pos_buf, u_buf, sig_buf, filled, head, k_max,
-               msd, pairs, sq, cu, cs_xy, cs_x, cs_y, cs_n, box):
+def _correlate(level, pos, u, sig, rings, sums, box):
     """Add the pairs (now, each stored sample of ``level``) and store now in the ring."""
+    pos_buf, u_buf, sig_buf, filled, head = rings
+    msd, pairs, sq, cu, cs_xy, cs_x, cs_y, cs_n = sums
     slots = pos_buf.shape[1]
+    k_max = sq.shape[1]
     n_tr = pos.shape[0]
     n_pr = sig.shape[0]
     two_pi_over_box = 2.0 * math.pi / box
@@ -78,28 +106,25 @@ class TimeCorrelations:
 
     def __init__(self, n_tracers: int, n_probes: int, levels: int, sample_interval: float, k_max: int, box: float):
         slots = BLOCK - 1
-        self.levels, self.k_max, self.box = levels, k_max, box
+        self.levels, self.box = levels, box
         self.lags = lag_grid(sample_interval, levels)
         n_lags = self.lags.size
-        self.pos_buf = np.zeros((levels, slots, n_tracers, 2))
-        self.u_buf = np.zeros((levels, slots, n_tracers, 2))
-        self.sig_buf = np.zeros((levels, slots, n_probes))
-        self.filled = np.zeros(levels, np.int64)
-        self.head = np.zeros(levels, np.int64)
+        self.rings = _Rings(np.zeros((levels, slots, n_tracers, 2)), np.zeros((levels, slots, n_tracers, 2)),
+                            np.zeros((levels, slots, n_probes)), np.zeros(levels, np.int64), np.zeros(levels, np.int64))
+        self.sums = _Sums(*(np.zeros(n_lags) for _ in range(2)), np.zeros((n_lags, k_max)),
+                          *(np.zeros(n_lags) for _ in range(5)))
         self.count = 0
-        self.msd = np.zeros(n_lags)
-        self.pairs = np.zeros(n_lags)
-        self.sq = np.zeros((n_lags, k_max))
-        self.cu = np.zeros(n_lags)
-        self.cs_xy, self.cs_x, self.cs_y, self.cs_n = (np.zeros(n_lags) for _ in range(4))
         self.uu = 0.0
         self.uu_n = 0
         self.ss = self.s1 = 0.0
         self.s_n = 0
+        self._correlate = bind(_correlate, 0, self.rings.pos[0, 0], self.rings.u[0, 0], self.rings.sig[0, 0],
+                               self.rings, self.sums, float(box))
 
     def sample(self, pos: np.ndarray, u: np.ndarray, sig: np.ndarray) -> None:
         """One sample: tracer positions (unwrapped), their displacement since the last
         sample, and the stresses at the probe sites."""
+        pos, u, sig = (np.ascontiguousarray(a, dtype=np.float64) for a in (pos, u, sig))  # the bound kernel's types
         self.uu += float((u * u).sum())
         self.uu_n += u.shape[0]
         self.ss += float((sig * sig).sum())
@@ -108,25 +133,24 @@ class TimeCorrelations:
         for level in range(self.levels):
             if self.count % BLOCK**level:
                 break
-            _correlate(level, pos, u, sig, self.pos_buf, self.u_buf, self.sig_buf, self.filled, self.head,
-                       self.k_max, self.msd, self.pairs, self.sq, self.cu, self.cs_xy, self.cs_x, self.cs_y,
-                       self.cs_n, self.box)
+            self._correlate(level, pos, u, sig, self.rings, self.sums, float(self.box))
         self.count += 1
 
     def results(self) -> dict[str, np.ndarray]:
         """Estimates per lag (NaN where a lag had no pair of samples yet)."""
+        sums = self.sums
         with np.errstate(invalid="ignore", divide="ignore"):
-            pairs = np.where(self.pairs > 0, self.pairs, np.nan)
-            msd = self.msd / pairs
+            pairs = np.where(sums.pairs > 0, sums.pairs, np.nan)
+            msd = sums.msd / pairs
             mean_uu = self.uu / self.uu_n if self.uu_n else np.nan
-            n = np.where(self.cs_n > 0, self.cs_n, np.nan)
+            n = np.where(sums.cs_n > 0, sums.cs_n, np.nan)
             mean_s = self.s1 / self.s_n if self.s_n else np.nan
             var_s = self.ss / self.s_n - mean_s**2 if self.s_n else np.nan
-            cov = self.cs_xy / n - (self.cs_x / n) * (self.cs_y / n)
+            cov = sums.cs_xy / n - (sums.cs_x / n) * (sums.cs_y / n)
             return {
                 "msd": msd,
                 "diffusion": msd / (4.0 * self.lags),
-                "s_q": self.sq / pairs[:, None],
-                "c_u": self.cu / pairs / mean_uu,
+                "s_q": sums.sq / pairs[:, None],
+                "c_u": sums.cu / pairs / mean_uu,
                 "c_sigma": cov / var_s,
             }

@@ -22,7 +22,8 @@ from epmsweep.model.jit import bind
 from epmsweep.model.lattice import field, tracers
 from epmsweep.model.lattice.observables import TimeCorrelations
 from epmsweep.model.lattice.propagator import Propagator, eshelby
-from epmsweep.model.lattice.transitions import Binning, Dynamics, Pending, Sites, lazy_steps, sort_into_bins, transitions
+from epmsweep.model.lattice.transitions import (Binning, Dynamics, Pending, Sites, Tracers, lazy_steps, sort_into_bins,
+                                                transitions)
 from epmsweep.model.rules import stress_edges
 
 #: Use the FFT path when more than this many sites per log2(N) are active: one shifted
@@ -56,8 +57,7 @@ class TimeSteppedLattice:
             sign=np.zeros((L, L), np.int8), act=np.zeros(n, np.int64), n_act=np.zeros(1, np.int64),
             new_act=np.zeros(n, np.int64), d_eps=np.zeros(n), last_act=np.full((L, L), -1.0), psi_edges=psi_edges,
             psi_counts=np.zeros(psi_edges.size + 1), t=np.zeros(1), stats=np.zeros(3))
-        self.pos = rng.random((n_tracers, 2)) * L
-        self.disp = np.zeros((n_tracers, 2))
+        self.tracers = Tracers(rng.random((n_tracers, 2)) * L, np.zeros((n_tracers, 2)))
         self.pending = Pending(np.zeros(n, np.int64), np.zeros(n), np.full(n, -1, np.int64), np.zeros(1, np.int64),
                                np.zeros(1))
         self.lazy_bins = Binning(np.zeros(_LAZY_BINS + 1, np.int64), np.zeros(n, np.int64), np.zeros(_LAZY_BINS))
@@ -70,12 +70,20 @@ class TimeSteppedLattice:
         # the kernels bound to these arguments' types (see epmsweep.model.jit.bind)
         self._dense = bind(transitions, self.sites, self.pending, self.all_sites, rule, dyn, rng, True)
         self._sort = bind(sort_into_bins, self.sigma, self.lazy_bins)
-        self._lazy = bind(lazy_steps, 1, 1, self.sites, self.pending, self.lazy_bins, self.pos, self.disp, rule, dyn,
-                          rng, True)
+        self._lazy = bind(lazy_steps, 1, 1, self.sites, self.pending, self.lazy_bins, self.tracers, rule, dyn, rng,
+                          True)
 
     @property
     def sigma(self) -> np.ndarray:
         return self.sites.sigma
+
+    @property
+    def pos(self) -> np.ndarray:
+        return self.tracers.pos
+
+    @property
+    def disp(self) -> np.ndarray:
+        return self.tracers.disp
 
     @property
     def stats(self) -> np.ndarray:
@@ -98,8 +106,8 @@ class TimeSteppedLattice:
                 if not self.bins_current:
                     self._sort(self.sigma, self.lazy_bins)
                     self.bins_current = True
-                left -= self._lazy(left, self.lazy_threshold, self.sites, self.pending, self.lazy_bins,
-                                   self.pos, self.disp, self.rule, self.dyn, self.rng, measuring)
+                left -= self._lazy(left, self.lazy_threshold, self.sites, self.pending, self.lazy_bins, self.tracers,
+                                   self.rule, self.dyn, self.rng, measuring)
             else:
                 self.materialize()
                 self.step(measuring)

@@ -76,6 +76,13 @@ class Binning(NamedTuple):
     top: np.ndarray  # float64[bins]
 
 
+class Tracers(NamedTuple):
+    """Tracer positions (unwrapped, lattice units) and their displacement in the last step."""
+
+    pos: np.ndarray  # float64[M, 2]
+    disp: np.ndarray  # float64[M, 2]
+
+
 class Dynamics(NamedTuple):
     """Parameters of a step: time step, event duration, strain per step, the kernels."""
 
@@ -225,11 +232,11 @@ def transitions(sites, pending, bins, rule, dyn, rng, measuring):
 
 @cache_own_types_only
 @njit(cache=True)
-def lazy_steps(n_steps, max_active, sites, pending, bins, pos, disp, rule, dyn, rng, measuring):
+def lazy_steps(n_steps, max_active, sites, pending, bins, tracers, rule, dyn, rng, measuring):
     """Up to ``n_steps`` lazy steps; stops early after a step that leaves more than
-    ``max_active`` sites active. Tracers at ``pos`` move (real space), their step
-    displacement in ``disp``. Returns the steps done."""
+    ``max_active`` sites active. The tracers move (real space). Returns the steps done."""
     act, sign, d_eps = sites.act, sites.sign, sites.d_eps
+    pos, disp = tracers.pos, tracers.disp
     pend_site, pend_eps, pend_idx = pending.site, pending.eps, pending.index
     L = sites.sigma.shape[0]
     bound_per_strain = dyn.two_mu * dyn.g_off
