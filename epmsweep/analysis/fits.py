@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 
 
 def _linear_fit(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,8 +156,12 @@ def power_law(gamma: xr.DataArray, dim: str = "T", n_boot: int = 200, seed: int 
             return curve_fit(model, t, ly, p0=p0, bounds=([-np.inf, -np.inf, 0.0], [np.inf, lo * (1 - 1e-9), 50.0]),
                              maxfev=20000)
 
-        params, errors = _fit_with_errors(x, logy, lambda t, ly: solve(t, ly)[0], lambda t, ly: solve(t, ly)[1],
-                                          n_boot, seed)
+        def estimate(t, ly):
+            with warnings.catch_warnings():  # curve_fit's covariance, unused here, may be inestimable
+                warnings.simplefilter("ignore", OptimizeWarning)
+                return solve(t, ly)[0]
+
+        params, errors = _fit_with_errors(x, logy, estimate, lambda t, ly: solve(t, ly)[1], n_boot, seed)
         t = da[dim]
         curve = np.exp(params[0]) * np.clip(t - params[1], 0, None) ** params[2]
         return _result(["log_C", "T_c", "exponent"], params, errors, curve, {"law": "Gamma = C (T - T_c)^exponent"})
