@@ -2,9 +2,10 @@
 
 Steps per second of paper 002's thermal rule (dt = 0.025) at L = 128, 256, 512 and
 T = 0.2, 0.05, with and without 1000 tracers, for (a) the stepper of
-``epmsweep.model.lattice`` as the model runs it (lazy stepping with exact binned
-candidate thinning at low activity, real-space kernel copies or FFT otherwise; the
-field materialised once per sample of 4 steps), (b) the plain FFT-every-step
+``epmsweep.model.lattice`` as the model runs it (rate field kept by real-space kernels
+per change of the active set, or by FFT when many sites change; binned candidate
+thinning; called once per sample of 4 steps), (a') the same with the rate field
+recomputed by FFT at every change ("forced FFT"), (b) the plain FFT-every-step
 baseline in ``benchmarks/fft_baseline.py``, and (c) the bare FFT cost of one step (one
 rfft2 + irfft2, plus two irfft2 for the tracer displacements). Also events per second of
 paper 000's event-driven rule at L = 64 and 128. Every measurement starts from a state
@@ -33,21 +34,22 @@ import fft_baseline  # noqa: E402
 from timing import per_second  # noqa: E402
 from epmsweep.model import get_model  # noqa: E402
 from epmsweep.model.lattice.activation import ThermalOneChannel  # noqa: E402
-from epmsweep.model.lattice.stepped import TimeSteppedLattice, dynamics  # noqa: E402
+from epmsweep.model.lattice.stepped import TimeSteppedLattice, initial_stresses  # noqa: E402
+from epmsweep.model.lattice.transitions import Dynamics  # noqa: E402
 from epmsweep.model.histogram import log_edges  # noqa: E402
 from epmsweep.model.lattice.propagator import eshelby  # noqa: E402
 
 DT, EPS_STEP = 0.025, 0.0125  # dt and eps0 dt / (2 tau) with eps0 = tau = 1
-STEPS_PER_SAMPLE = 4  # sample_interval 0.1 / dt: the stress field is materialised once per sample
+STEPS_PER_SAMPLE = 4  # sample_interval 0.1 / dt: the model's stepping is called once per sample
 
 
 def equilibrated(L: int, T: float, tracers: int) -> TimeSteppedLattice:
     prop = eshelby(L)
-    dyn = dynamics(prop, DT, tau_res=1.0, stop_at_zero=False, eps_step=EPS_STEP, mu=1.0)
-    sim = TimeSteppedLattice(prop, ThermalOneChannel(T, 1.0, 1.0), dyn, np.random.default_rng(1), tracers, 0.3,
-                             log_edges(0.05, 1e5, 40))
+    dyn = Dynamics(DT, tau_res=1.0, stop_at_zero=False, resort_after=0.5 * L * L)
+    rng = np.random.default_rng(1)
+    sim = TimeSteppedLattice(prop, ThermalOneChannel(T, 1.0, 1.0), dyn, rng, tracers,
+                             initial_stresses(prop, "gaussian", 0.3, rng), log_edges(0.05, 1e5, 40), 2.0, EPS_STEP)
     sim.advance(int(30 / DT), False)
-    sim.materialize()
     return sim
 
 
@@ -63,10 +65,9 @@ def main() -> None:
             for tracers in (0, 1000):
                 sim = equilibrated(L, T, tracers)
                 active_fraction = sim.n_active / L**2
-                def fast_cycle(k):  # the model's loop: 4 steps (one sample interval), then materialise
+                def fast_cycle(k):  # the model's loop: 4 steps (one sample interval) per call
                     for _ in range(k):
                         sim.advance(STEPS_PER_SAMPLE, True)
-                        sim.materialize()
 
                 fast = STEPS_PER_SAMPLE * per_second(fast_cycle, args.seconds)
                 state = (sim.sigma.copy(), sim.sites.active.astype(bool), sim.sites.sign.astype(float), sim.pos.copy())
@@ -82,7 +83,9 @@ def main() -> None:
                             scipy.fft.irfft2(f, s=(L, L))
 
                 fft_cost = per_second(bare, args.seconds)
-                forced = per_second(lambda k: [sim.step(True, force_fft=True) for _ in range(k)], args.seconds)
+                threshold, sim.fft_threshold = sim.fft_threshold, 0  # the rate field by FFT at every change
+                forced = per_second(lambda k: sim.advance(k, True), args.seconds)
+                sim.fft_threshold = threshold
                 rows.append(f"| {L} | {T} | {tracers} | {active_fraction:.4f} | {fast:,.0f} | {forced:,.0f} | {base:,.0f} | "
                             f"{fft_cost:,.0f} | {fast / base:.1f}x | {fft_cost / forced:.2f} |")
                 print(rows[-1], flush=True)

@@ -146,6 +146,17 @@ def _print_table(path: Path) -> None:
     out_console.print(table)
 
 
+def _print_flagged(flagged: list[tuple[dict, str]]) -> None:
+    if not flagged:
+        return
+    out_console.print(f"  {len(flagged)} done points to check: run longer (max_burn_in, max_duration) or read "
+                      f"them with care", highlight=False)
+    table = Table("point", "why", title="points not shown stationary or short of the target error")
+    for where, why in flagged:
+        table.add_row(", ".join(f"{k}={v:g}" for k, v in where.items()), why)
+    out_console.print(table)
+
+
 @app.command(epilog="**Example**\n\n    epmsweep status sweep.zarr\n\nExit code 0 when every point is done, 1 otherwise, 2 if STORE is not a sweep store.")
 def status(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")]) -> None:
     """Done / pending / failed counts, the failed points with their errors, wall-time statistics."""
@@ -165,6 +176,7 @@ def status(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A s
         for where, first_line in info["failures"]:
             table.add_row(", ".join(f"{k}={v:g}" for k, v in where.items()), first_line)
         out_console.print(table)
+    _print_flagged(info["flagged"])
     raise typer.Exit(EXIT_DONE if info["done"] == info["total"] else EXIT_FAILED)
 
 
@@ -194,6 +206,7 @@ def show(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A swe
     for k, v in {**spec.parameters, **spec.settings}.items():
         fixed.add_row(k, str(v))
     out_console.print(fixed)
+    _print_flagged(store.summary(store_path)["flagged"])
 
 
 @app.command(epilog="**Examples**\n\n    epmsweep models\n\n    epmsweep models meanfield")

@@ -123,7 +123,7 @@ def test_fits_and_figures_read_a_swept_barrier_exponent_from_the_slice(tmp_path)
     """`a` as a sweep axis: the MCT temperature, the fits and the theory overlays take the
     selected slice's `a` (before, the fit looked it up among the fixed parameters: KeyError)."""
     path = _sync_store(tmp_path / "a.zarr", "meanfield", {"T": "0.02,0.03,0.04,0.06,0.08,0.1", "a": "1.5,2"}, {"N": 60},
-                       {"burn_in": 10, "duration": 30, "n_windows": 3})
+                       {"burn_in": 10, "duration": 30, "n_windows": 4})
     ds, spec = xr.open_zarr(path), store.read_spec(path)
     for a in (1.5, 2.0):
         fit = fit_store("arrhenius", ds, spec, {"a": a})
@@ -139,7 +139,7 @@ def test_theory_overlays_are_withheld_outside_the_papers_units(tmp_path):
     """sigma_c = 1.2: the closed forms (written for sigma_c = sigma_0 = K = tau = 1) are not
     drawn and the figure says why; the exact FP curve, valid for any units, still is."""
     path = _sync_store(tmp_path / "units.zarr", "meanfield", {"T": "0.05,0.07,0.09,0.2"}, {"N": 60, "sigma_c": 1.2},
-                       {"burn_in": 10, "duration": 30, "n_windows": 3, "p_sigma_min": -2, "p_sigma_max": 2})
+                       {"burn_in": 10, "duration": 30, "n_windows": 4, "p_sigma_min": -2, "p_sigma_max": 2})
     ds, spec = xr.open_zarr(path), store.read_spec(path)
     fig = figures.draw("arrhenius", ds, spec)
     labels = [line.get_label() for line in fig.axes[0].get_lines()]

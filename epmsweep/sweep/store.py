@@ -229,6 +229,31 @@ def writer(path: str | Path) -> PointWriter:
     return _WRITERS[key]
 
 
+def flagged_points(group: zarr.Group, spec: SweepSpec, status: np.ndarray) -> list[tuple[dict, str]]:
+    """Done points whose run says it is not to be trusted as it stands: not shown stationary
+    (``stationary`` = 0: the burn-in trend test failed at max_burn_in, or the measurement's
+    halves differ), or with an automatic duration that stopped at max_duration short of
+    target_rel_err. Each with its coordinates and the reason."""
+    if "stationary" not in group:
+        return []
+    stationary, drift = group["stationary"][...], group["drift"][...]
+    burn, rel_err = group["burn_in_used"][...], group["rel_err"][...]
+    target = float(spec.settings["target_rel_err"]) if spec.settings.get("duration") == "auto" else np.inf
+    names = list(spec.axes)
+    out = []
+    for idx in np.argwhere((status == DONE) & ((stationary == 0) | (rel_err > target))):
+        i = tuple(idx)
+        where = {n: spec.axes[n][j] for n, j in zip(names, idx[:-1])}
+        where["replica"] = int(idx[-1])
+        reasons = []
+        if stationary[i] == 0:
+            reasons.append(f"not shown stationary (drift {drift[i]:.2g} standard errors, burn-in {burn[i]:.4g})")
+        if rel_err[i] > target:
+            reasons.append(f"relative error {rel_err[i]:.2g} above target_rel_err = {target:g} at max_duration")
+        out.append((where, "; ".join(reasons)))
+    return out
+
+
 def summary(path: str | Path) -> dict:
     """Counts, wall-time statistics and failures of a store, for ``epmsweep status``."""
     spec = read_spec(path)
@@ -245,6 +270,7 @@ def summary(path: str | Path) -> dict:
         failures.append((where, text.strip().splitlines()[0] if text.strip() else "(no error text)"))
     done_wall = wall[status == DONE]
     return {
+        "flagged": flagged_points(group, spec, status),
         "spec": spec,
         "total": int(status.size),
         "done": int((status == DONE).sum()),

@@ -40,6 +40,8 @@ class Field:
 
     ``kind`` is ``float``, ``int``, ``str`` or ``bool``. Numeric bounds are
     inclusive unless ``lower_open``/``upper_open``; ``choices`` restricts strings.
+    ``words``: strings a numeric field also accepts (e.g. ``"auto"``: the model chooses
+    the number while it runs).
     """
 
     default: Value
@@ -51,6 +53,7 @@ class Field:
     lower_open: bool = False
     upper_open: bool = False
     choices: tuple[str, ...] | None = None
+    words: tuple[str, ...] = ()
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
@@ -65,7 +68,7 @@ class Field:
         low = "-inf" if self.lower is None else f"{self.lower:g}"
         up = "inf" if self.upper is None else f"{self.upper:g}"
         what = "an integer" if self.kind is int else "a number"
-        return f"{what} in {lo}{low}, {up}{hi}"
+        return f"{what} in {lo}{low}, {up}{hi}" + "".join(f" or {w!r}" for w in self.words)
 
     def coerce(self, name: str, value: Any) -> Value:
         """Return ``value`` converted to this field's kind, or raise InvalidInput."""
@@ -82,6 +85,8 @@ class Field:
             return value
         if isinstance(value, bool | np.bool_):
             raise bad
+        if isinstance(value, str) and value.strip().lower() in self.words:
+            return value.strip().lower()
         try:
             number = float(value)
         except (TypeError, ValueError):

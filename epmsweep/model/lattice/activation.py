@@ -16,9 +16,6 @@ The built-in rules:
 
 * :class:`ThermalOneChannel` -- paper 002, Eq. 2 as printed: Gamma0 min(exp((s^2 -
   sigma_Y^2)/2T), 1), with the sign of the nearer threshold, i.e. of s (footnote 24);
-* :class:`ThermalTwoChannels` -- the thresholds +-sigma_Y as independent channels, each
-  with the printed barrier linearised at its threshold: Gamma0 min(exp(-sigma_Y
-  (sigma_Y -+ s)/T), 1) for +-;
 * :class:`RandomActivation` -- paper 002's random model: a constant rate, sign of s.
 """
 
@@ -32,12 +29,6 @@ from numba.extending import overload
 
 
 class ThermalOneChannel(NamedTuple):
-    T: float
-    sigma_y: float
-    gamma0: float
-
-
-class ThermalTwoChannels(NamedTuple):
     T: float
     sigma_y: float
     gamma0: float
@@ -85,27 +76,6 @@ def _bound_one_channel(rule, s_abs):
     if is_rule(rule, ThermalOneChannel):
         return lambda rule, s_abs: rule.gamma0 * min(math.exp((s_abs * s_abs - rule.sigma_y * rule.sigma_y)
                                                               / (2.0 * rule.T)), 1.0)
-    return None
-
-
-@overload(activation)
-def _activation_two_channels(rule, s):
-    if not is_rule(rule, ThermalTwoChannels):
-        return None
-
-    def impl(rule, s):
-        r_plus = rule.gamma0 * min(math.exp(-rule.sigma_y * (rule.sigma_y - s) / rule.T), 1.0)
-        r_minus = rule.gamma0 * min(math.exp(-rule.sigma_y * (rule.sigma_y + s) / rule.T), 1.0)
-        rate = r_plus + r_minus
-        return rate, (r_plus / rate if rate > 0 else 0.5)
-
-    return impl
-
-
-@overload(rate_bound)
-def _bound_two_channels(rule, s_abs):
-    if is_rule(rule, ThermalTwoChannels):
-        return lambda rule, s_abs: 2.0 * rule.gamma0 * min(math.exp(-rule.sigma_y * (rule.sigma_y - s_abs) / rule.T), 1.0)
     return None
 
 

@@ -31,11 +31,14 @@ from epmsweep.model.jit import bind
 from epmsweep.model.lattice.observables import TimeCorrelations
 from epmsweep.model.lattice.propagator import orientation_harmonics
 from epmsweep.model.rules import Paper000Rule, stress_edges
+from epmsweep.model.run_length import Chunk, RunLength, burn_in, measure, run_length_results
 
 #: Activity below which ``auto`` uses the direct method. Every event costs O(N) here in
 #: both modes (the field update), so the direct method's extra O(N) pass over the rates
 #: pays off at a higher activity than in the mean-field model's 1.5.
 SWITCH_ACTIVITY = 2.0
+#: Length of a burn-in chunk (tau) under ``burn_in = "auto"``.
+_BURN_CHUNK = 1.0
 
 
 class LatticeSites(NamedTuple):
@@ -88,54 +91,59 @@ def redistribute(system, j, new, chi):
 
 
 def simulate_events(params: Mapping[str, Value], settings: Mapping[str, Value], rng: np.random.Generator) -> dict:
-    """One point of paper 000's rule: Gamma, its windows, P(sigma), the waiting-time density psi, C_sigma."""
+    """One point of paper 000's rule: Gamma, its windows, P(sigma), the waiting-time density
+    psi, C_sigma; run lengths fixed or auto (:mod:`epmsweep.model.run_length`)."""
     L = int(params["L"])
+    n_sites = L * L
     rule = Paper000Rule.from_params(params)
     c_r, s_r, loc_r = orientation_harmonics(L, str(settings["propagator"]))
-    sigma = float(settings["initial_std"]) * rng.standard_normal((L, L))
-    sigma -= sigma.mean()
+    if settings["initial"] == "cold":
+        sigma = np.zeros((L, L))
+    else:  # the randomly oriented kernel leaves only the mean stress frozen: start it at 0
+        sigma = float(settings["initial_std"]) * rng.standard_normal((L, L))
+        sigma -= sigma.mean()
     method = METHODS[str(settings["event_method"])]
     s_edges = stress_edges(settings)
     engine = EngineParams(method, SWITCH_ACTIVITY, 0.0, UniformBins.from_edges(s_edges))  # the kernel carries the drop
     psi_edges = log_edges(float(settings["psi_min"]), float(settings["psi_max"]), int(settings["psi_bins"]))
-    system = LatticeSites(sigma, c_r, s_r, loc_r, np.full(L * L, -1.0), psi_edges,
+    system = LatticeSites(sigma, c_r, s_r, loc_r, np.full(n_sites, -1.0), psi_edges,
                           np.zeros(psi_edges.size + 1))
     state = events.new_state(sigma, engine)
-    probes = rng.choice(L * L, size=int(settings["n_probes"]), replace=False)
+    probes = rng.choice(n_sites, size=int(settings["n_probes"]), replace=False)
 
     advance_bound = bind(events.advance, system, state, rule, engine, rng, 0.0, events.NO_EVENT_LIMIT, True)
 
-    def advance(t_stop: float, measuring: bool) -> None:
+    def advance(t_stop: float, measuring: bool) -> Chunk:
+        e0, t0 = state.counters[events.EVENTS], state.clock[events.TIME]
         advance_bound(system, state, rule, engine, rng, t_stop, events.NO_EVENT_LIMIT, measuring)
+        n_events, span = state.counters[events.EVENTS] - e0, state.clock[events.TIME] - t0
+        return Chunk(span, n_events / n_sites, n_events, n_sites * span)
 
-    burn_in, duration = float(settings["burn_in"]), float(settings["duration"])
-    advance(burn_in, False)
+    length = RunLength.from_settings(settings)
+    burn = burn_in(lambda t: advance(t, False), length, _BURN_CHUNK)
     interval = float(settings["sample_interval"])
     corr = TimeCorrelations(0, probes.size, int(settings["lag_levels"]), interval, 1, float(L))
     empty = np.zeros((0, 2))
-    n_windows = int(settings["n_windows"])
-    window_edges = burn_in + duration * np.arange(n_windows + 1) / n_windows
-    samples = burn_in + interval * np.arange(1, int(duration / interval) + 1)
-    stops = np.unique(np.concatenate([window_edges[1:], samples]))
-    win_events = np.zeros(n_windows)
-    e0 = state.counters[events.EVENTS]
-    w = 0
-    for t_stop in stops:
-        advance(t_stop, True)
-        if np.isclose(t_stop, samples, rtol=0, atol=1e-9 * max(1.0, t_stop)).any():
+    samples = [0]
+
+    def measure_to(t: float) -> Chunk:
+        ran = Chunk()
+        while (samples[0] + 1) * interval <= t * (1 + 1e-12):
+            samples[0] += 1
+            ran += advance(burn.length + samples[0] * interval, True)
             corr.sample(empty, empty, sigma.ravel()[probes])
-        if w < n_windows and t_stop >= window_edges[w + 1] - 1e-9 * max(1.0, t_stop):
-            win_events[w] = state.counters[events.EVENTS] - e0
-            e0 = state.counters[events.EVENTS]
-            w += 1
-    n_sites = L * L
-    window = duration / n_windows
+        return ran + advance(burn.length + t, True)
+
+    meas = measure(measure_to, length, int(settings["n_windows"]), burn.rate, interval)
+    window_edges = burn.length + np.concatenate([[0.0], np.cumsum([w.time for w in meas.windows])])
     return {
-        "gamma": float(win_events.sum() / (n_sites * duration)),
-        "gamma_t": win_events / (n_sites * window),
+        "gamma": meas.value,
+        "gamma_err": meas.value * meas.rel_err,
+        "gamma_t": np.array([w.num / w.den for w in meas.windows]),
         "t_window": 0.5 * (window_edges[1:] + window_edges[:-1]),
-        "events": int(win_events.sum()),
+        "events": int(sum(w.num for w in meas.windows)),
         "p_sigma": density(state.hist, s_edges),
         "psi": density(system.psi_counts, psi_edges),
         "c_sigma": corr.results()["c_sigma"],
+        **run_length_results(burn, meas),
     }

@@ -21,29 +21,30 @@ Setting ``rules`` picks the dynamics:
 
 What paper 002 leaves unstated is explicit here:
 
-* ``mu`` (parameter, default 1): with our kernel (far field cos 4 theta/(pi r^2)) an
-  event of strain eps lowers its own site's stress by 2 mu |G_self| eps = 1.14 mu eps;
-  paper 002's far field 2 cos 4 theta/(pi r^2) is twice ours, so our mu = 2 mu_paper.
+* ``mu`` (parameter, default 1): the elastic modulus in d sigma = 2 mu G * d eps_pl. Paper
+  002 prints neither its G(q) nor its self term, only a far field 2 cos 4 theta/(pi r^2)
+  (ours is cos 4 theta/(pi r^2)), so its mu cannot be mapped onto ours: with our kernel
+  an event of strain eps lowers its own site's stress by 2 mu |G_self| eps = 1.14 mu eps.
 * ``strain_divisor`` (setting, default 2, as printed): the plastic strain rate is
   eps0/(strain_divisor tau), i.e. eps0 tau_res/(strain_divisor tau) per event on average.
-* ``channels`` (setting, default ``one``): ``one`` is Eq. (2) as printed, a single rate
-  depending on sigma^2, with the sign of the nearer threshold, i.e. of sigma; ``two``
-  treats +sigma_Y and -sigma_Y as independent channels, each with the printed barrier
-  linearised at its threshold, Gamma0 min(exp(-sigma_Y (sigma_Y -+ sigma)/T), 1).
 * ``stop_at_zero`` (setting, default false): paper 002 ends an event only at rate
-  1/tau_res; with true an event also ends when the site's stress crosses zero against
-  its sign (the event has released all its stress).
+  1/tau_res; with true an event also ends when the site's stress crosses zero against its
+  sign. This is a different model, not a reading of the paper: events release less
+  strain and the activity drops by more than an order of magnitude at low T.
 * ``dt`` (setting, default 0.025 tau): per-step probabilities Gamma0 dt <= 0.025. At
   T = 0.15, L = 32 (8 replicas of 300 tau) the activity is 0.06997(32), 0.07087(37),
   0.07054(33), 0.07059(68) for dt = 0.05, 0.025, 0.0125, 0.00625: from 0.025 on,
   halving dt changes it by less than its statistical error (also for the MSD; tested in
   ``tests/test_lattice.py``), while 0.05 is already biased by ~1%.
 
-At low activity the stepping is *lazy* (:mod:`epmsweep.model.lattice.transitions`): plastic
-strain stays pending and stresses are evaluated exactly only where the dynamics needs
-them, with one materialisation of the field per sample; at high activity every step
-updates the field, by shifted real-space kernels for a few active sites or by FFT.
-All paths are exact and agree (tests).
+The stepping (:mod:`epmsweep.model.lattice.transitions`) keeps the stress at the last change
+of the active set and the *rate field* of the active sites (stress and tracer
+displacement per step), so that a site's stress is exact in O(1) wherever the dynamics
+needs it and the cost is O(N) per change of the active set rather than per step; the
+rate field is updated by real-space kernels, or by FFT when many sites change at once.
+The lattice starts cold (sigma = 0): a random start would put stress in the modes where
+G(q) = 0, which never relax (:mod:`epmsweep.model.lattice.propagator`). Burn-in and
+measurement lengths are chosen by the run by default (:mod:`epmsweep.model.run_length`).
 
 Tracers (paper 002) are advected by the displacement field of the plastic strain
 increments, interpolated bilinearly on the periodic lattice; positions are unwrapped.
@@ -62,12 +63,13 @@ from numba import njit
 from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value
 from epmsweep.model.histogram import log_centres, log_edges
 from epmsweep.model.jit import cache_own_types_only
-from epmsweep.model.lattice.activation import RandomActivation, ThermalOneChannel, ThermalTwoChannels, rate_bound
+from epmsweep.model.lattice.activation import RandomActivation, ThermalOneChannel, rate_bound
 from epmsweep.model.lattice.eventdriven import simulate_events
 from epmsweep.model.lattice.observables import lag_grid
 from epmsweep.model.lattice.propagator import FORMS, Q0_MODES
 from epmsweep.model.lattice.stepped import simulate_time_stepped, steps_per
 from epmsweep.model.rules import RULE_PARAMETERS, stress_coord
+from epmsweep.model.run_length import RunLength, run_length_outputs, run_length_settings
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,7 @@ _STEPPED = frozenset({"L", "eps0", "mu", "tau_res", "tau"})
 
 
 def _thermal(params: Mapping[str, Value], settings: Mapping[str, Value]) -> tuple:
-    kind = ThermalTwoChannels if settings["channels"] == "two" else ThermalOneChannel
-    return kind(float(params["T"]), float(params["sigma_Y"]), float(params["Gamma0"]))
+    return ThermalOneChannel(float(params["T"]), float(params["sigma_Y"]), float(params["Gamma0"]))
 
 
 def _random(params: Mapping[str, Value], settings: Mapping[str, Value]) -> tuple:
@@ -155,16 +156,17 @@ LATTICE_SETTINGS: dict[str, Field] = {
     "propagator": Field("continuum", "Eshelby kernel: 'continuum' q or 'lattice' 2 sin(q/2)", kind=str, choices=FORMS),
     "q0_mode": Field("fixed-strain", "q = 0 mode: 'fixed-strain' (G(0) = -1) or 'conserved' mean stress (G(0) = 0)",
                      kind=str, choices=Q0_MODES),
-    "channels": Field("one", "thresholds +-sigma_Y: 'one' rate in sigma^2 (as printed) or 'two' independent channels",
-                      kind=str, choices=("one", "two")),
     "strain_divisor": Field(2.0, "plastic strain rate of an active site is eps0/(strain_divisor tau)", "1", float, 0.0,
                             None, lower_open=True),
     "stop_at_zero": Field(False, "also end an event when the stress crosses zero against its sign", kind=bool),
     "dt": Field(0.025, "time step", "time", float, 0.0, None, lower_open=True),
-    "burn_in": Field(50.0, "time before measuring", "time", float, 0.0, None),
-    "duration": Field(200.0, "measurement time", "time", float, 0.0, None, lower_open=True),
-    "n_windows": Field(20, "windows of the activity trace a(t)", "1", int, 1, 100_000),
-    "initial_std": Field(0.3, "standard deviation of the initial Gaussian stresses", "stress", float, 0.0, None),
+    **run_length_settings("time", max_burn_in=2e5, max_duration=1e5),
+    "n_windows": Field(20, "windows of the activity trace a(t), batches of its error and halves of the drift test",
+                       "1", int, 4, 100_000),
+    "initial": Field("auto", "initial stresses: 'cold' (sigma = 0), 'gaussian' (std initial_std, without the frozen "
+                             "G(q) = 0 modes), 'auto' (cold for paper 002's rules, gaussian for baron-biroli)",
+                     kind=str, choices=("auto", "cold", "gaussian")),
+    "initial_std": Field(0.3, "standard deviation of the 'gaussian' initial stresses", "stress", float, 0.0, None),
     "n_tracers": Field(500, "number of tracer particles", "1", int, 0, 10_000_000),
     "sample_interval": Field(0.1, "sampling interval of tracers and stresses (a multiple of dt)", "time", float, 0.0,
                              None, lower_open=True),
@@ -206,10 +208,8 @@ class Lattice(Model):
     def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
         rule = RULES[str(settings["rules"])]
         interval = float(settings["sample_interval"])
-        if rule.activation is None:  # event-driven: no time step
-            if float(settings["duration"]) < interval:
-                raise InvalidInput(f"duration = {settings['duration']:g} is shorter than sample_interval = {interval:g}")
-        else:
+        RunLength.from_settings(settings).check(int(settings["n_windows"]), interval, "sample_interval")
+        if rule.activation is not None:  # time-stepped (the event-driven rule has no dt)
             dt = float(settings["dt"])
             rate_cap = _max_rate(rule.activation(params, settings))
             if rate_cap * dt > 0.2:
@@ -235,12 +235,14 @@ class Lattice(Model):
         if RULES[str(settings["rules"])].activation is None:
             v = {
                 "gamma": Output((), "float64", "1/time", "plastic activity Gamma: events per site per unit time"),
+                "gamma_err": Output((), "float64", "1/time", "standard error of gamma (batch means over windows)"),
                 "gamma_t": Output(("window",), "float64", "1/time", "activity in consecutive windows"),
                 "t_window": Output(("window",), "float64", "time", "mid-time of each window since the start of the run"),
                 "events": Output((), "int64", "1", "events during the measurement"),
                 "c_sigma": Output(("lag",), "float64", "1", "local stress autocorrelation C_sigma(lag)"),
                 "psi": Output(("tau_ev",), "float64", "1/time", "density of waiting times between relaxations of a site"),
                 "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary local stress density P(sigma)"),
+                **run_length_outputs("time", "gamma"),
             }
             coords = {
                 "window": Coord(np.arange(n_windows), "1", "measurement window index"),
@@ -251,6 +253,7 @@ class Lattice(Model):
             return OutputSpec(v, coords)
         v = {
             "activity": Output((), "float64", "1", "mean fraction of active sites a"),
+            "activity_err": Output((), "float64", "1", "standard error of the activity (batch means over windows)"),
             "activity_t": Output(("window",), "float64", "1", "fraction of active sites in consecutive windows"),
             "t_window": Output(("window",), "float64", "time", "mid-time of each window since the start of the run"),
             "events": Output((), "int64", "1", "activations during the measurement"),
@@ -263,6 +266,7 @@ class Lattice(Model):
             "p_u": Output(("u",), "float64", "time", "density of tracer displacement per unit time |u|"),
             "psi": Output(("tau_ev",), "float64", "1/time", "density of waiting times between activations of a site"),
             "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary local stress density P(sigma)"),
+            **run_length_outputs("time", "activity"),
         }
         coords = {
             "window": Coord(np.arange(n_windows), "1", "measurement window index"),

@@ -19,10 +19,16 @@ Conventions:
   site loses itself; -0.571 (continuum) or -0.637 (lattice) for large L, plus -1/N
   for ``fixed-strain``. The rest, sum_{r != 0} G(r) = -G(0) - G_self, goes to the
   other sites.
+* **Frozen modes.** G(q) = 0 wherever q_x = 0 or q_y = 0 (q != 0): plastic strain never
+  changes the stress in those 2L - 2 Fourier modes, so whatever stress an initial state
+  puts there stays for ever, and modes near the axes (small |G|) relax over thousands of
+  tau. The lattice therefore starts cold (sigma = 0) by default: a random start biases the
+  steady state (the activity comes out several per cent high) and C_sigma never decays
+  to 0.
 * **Far field.** In real space G(r, theta) -> cos(4 theta)/(pi r^2) (checked in the
   tests: exponent -2 of the cos 4 theta harmonic). Paper 002 writes the far field as
-  2 cos(4 theta)/(pi r^2), twice ours: its mu is half of ours, i.e. our ``mu`` = 2
-  mu_paper for the same stress response with the same eps0.
+  2 cos(4 theta)/(pi r^2) but prints neither G(q) nor the self term, so its mu cannot be
+  mapped onto ours; ``mu`` is a parameter whose value the paper leaves unstated.
 * **Displacements.** u(q) = K(q) eps_pl(q), with K_x = 2 d_y* (|d_y|^2 - |d_x|^2)/|d|^4,
   K_y = 2 d_x* (|d_x|^2 - |d_y|^2)/|d|^4, where d = i q (continuum) or 2 i sin(q/2)
   (lattice) is the derivative symbol; its symmetric gradient reproduces the stress,

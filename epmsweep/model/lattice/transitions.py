@@ -1,30 +1,29 @@
 """The two-state dynamics of paper 002's rules on the lattice, one step of dt at a time: the
-generic steppers that every activation rule (:mod:`epmsweep.model.lattice.activation`)
-runs with.
+generic stepper that every activation rule (:mod:`epmsweep.model.lattice.activation`) runs
+with.
 
-Per step, an inactive site activates with probability rate dt and an active one
-deactivates with probability dt/tau_res (and, with ``stop_at_zero``, when its stress has
-reached the opposite sign of its event); each site makes at most one transition per
-step. Activation trials are exact Bernoulli trials drawn by thinning with geometric
-skips: over a group of sites whose rates are all below a bound, candidates are found by
-skipping Geometric(p_b) sites, p_b = dt rate_bound, and accepted with probability
-p_i / p_b. The cost is O(N p_b) rather than O(N) exponentials per step.
+Per step, an active site yields plastic strain sign * eps_step, an inactive site activates
+with probability rate dt and an active one deactivates with probability dt/tau_res (and,
+with ``stop_at_zero``, when its stress has reached the opposite sign of its event); each
+site makes at most one transition per step.
 
-*Lazy* stepping at low activity (:func:`lazy_steps`): the stress field is materialised
-only once per sample, not every step. Between materialisations the plastic strain of
-the active sites accumulates as *pending* strain e_p on a short list of sites, and the
-stress of any site is exactly
+**Rate field.** Between two changes of the set of active sites, every step adds the same
+stress increment to every site, v = 2 mu eps_step sum_{active p} sign_p G(r - r_p) (Eq. 1 of
+paper 002), and moves tracers by the same displacement field. So the stepper keeps the
+stress ``sigma_base`` of the last change, the *rate field* v (and the tracers'
+displacement per step, when there are tracers) and the number k of steps since: the
+stress of site i is exactly sigma_base_i + k v_i, evaluated in O(1) where the dynamics
+needs it. Only a change of the active set costs O(N): the field is brought up to date
+(sigma_base += k v) and the rate field gets one shifted real-space kernel per changed
+site, or, when more sites changed than ``max_changes``, is recomputed by FFT from the
+active set (by the caller, :mod:`epmsweep.model.lattice.stepped`). The cost per unit time
+therefore falls with the activity: O(N) per activation and deactivation, not per step.
 
-    sigma_i = sigma_base_i + 2 mu sum_p e_p G(r_i - r_p),
-
-evaluated in O(n_pending) only where the dynamics needs it: at activation candidates,
-at pending sites and at active sites (for ``stop_at_zero``). Candidates are drawn per
-bin of |sigma_base| (a counting sort at each materialisation): for a site without
-pending strain of its own, |sigma_i - sigma_base_i| <= m = 2 mu g_off sum_p |e_p| with
-g_off = max_{r != 0} |G(r)|, so the rate of every site of a bin is bounded by the rate
-bound at the bin's top + m. Pending sites are tried one by one with their exact stress.
-*Dense* stepping (the field current every step, :mod:`epmsweep.model.lattice.stepped`)
-runs the same transitions with no pending strain and one bin: all sites, up to max |sigma|.
+**Activations** are exact Bernoulli trials drawn by thinning with geometric skips: the sites
+are binned by |sigma_base| (a counting sort at each change), and every site of bin b has
+|sigma| <= top_b + k vtop_b (vtop_b the largest |v| in the bin), so its rate is below
+the rule's bound there, p_b = dt rate_bound; candidates are found by skipping
+Geometric(p_b) sites and accepted with probability p_i / p_b.
 """
 
 from __future__ import annotations
@@ -35,22 +34,21 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from epmsweep.model.histogram import edge_slot
+from epmsweep.model.histogram import edge_slot, uniform_slot
 from epmsweep.model.jit import cache_own_types_only
 from epmsweep.model.lattice.activation import activation, rate_bound
-from epmsweep.model.lattice.tracers import move_tracers_real_space
 
 
 class Sites(NamedTuple):
     """The two-state sites, their stresses and what is recorded per activation."""
 
-    sigma: np.ndarray  # float64[L, L]: stress (the base stress while strain is pending)
+    sigma: np.ndarray  # float64[L, L]: sigma_base, the stress at the last change of the active set
     active: np.ndarray  # int8[L, L]
     sign: np.ndarray  # int8[L, L]: sign of the current or last event
     act: np.ndarray  # int64[N]: the active sites (first n_act entries)
     n_act: np.ndarray  # int64[1]
-    new_act: np.ndarray  # int64[N]: scratch, the step's activations
-    d_eps: np.ndarray  # float64[N]: scratch, the step's strain increments of the active sites
+    changed: np.ndarray  # int64[N]: scratch, the step's activations (from the start) and deactivations (from the end)
+    coeffs: np.ndarray  # float64[N]: scratch, the sign with which each changed site's kernel is added
     last_act: np.ndarray  # float64[L, L]: time of each site's last activation (-1: none yet)
     psi_edges: np.ndarray  # waiting-time bins and counts (edge_slot layout)
     psi_counts: np.ndarray
@@ -58,22 +56,30 @@ class Sites(NamedTuple):
     stats: np.ndarray  # float64[3]: steps, sum over steps of the active count, activations
 
 
-class Pending(NamedTuple):
-    """Plastic strain not yet applied to ``Sites.sigma`` (lazy stepping)."""
+class RateField(NamedTuple):
+    """What one step of the current active set adds, and the steps since ``Sites.sigma``."""
 
-    site: np.ndarray  # int64[N]: pending sites (first n entries)
-    eps: np.ndarray  # float64[N]: their pending strain
-    index: np.ndarray  # int64[N]: position of each site in ``site`` (-1: none pending)
-    n: np.ndarray  # int64[1]
-    m: np.ndarray  # float64[1]: bound on |sigma - sigma_base| at sites without pending strain
+    values: np.ndarray  # float64[C, L, L]: [0] stress per step v; [1], [2] tracer displacement per step (C = 3)
+    kernel: np.ndarray  # float64[C, L, L]: the same for one site yielding with sign +1 at the origin
+    k: np.ndarray  # int64[1]: steps since Sites.sigma was brought up to date
+    increments: np.ndarray  # int64[1]: shifted kernels added since the last exact recomputation
 
 
 class Binning(NamedTuple):
-    """Sites grouped by |sigma|: bin b holds sites[start[b]:start[b + 1]], all with |sigma| <= top[b]."""
+    """Sites grouped by |sigma_base| at the last sort: bin b holds sites[start[b]:start[b + 1]],
+    all with |sigma_sorted| <= top[b]. Since then every stress has moved by at most
+    ``bound[DRIFT]`` (sigma_base - sigma_sorted) plus k ``bound[VMAX]`` (the largest |v| of an
+    inactive site)."""
 
     start: np.ndarray  # int64[bins + 1]
     sites: np.ndarray  # int64[N]
     top: np.ndarray  # float64[bins]
+    p_sorted: np.ndarray  # float64[bins]: per-step candidate probability of each bin at the sort
+    sigma_sorted: np.ndarray  # float64[L, L]
+    bound: np.ndarray  # float64[3]: DRIFT, VMAX, EXCESS (candidates drawn beyond p_sorted since the sort)
+
+
+DRIFT, VMAX, EXCESS = 0, 1, 2
 
 
 class Tracers(NamedTuple):
@@ -84,184 +90,249 @@ class Tracers(NamedTuple):
 
 
 class Dynamics(NamedTuple):
-    """Parameters of a step: time step, event duration, strain per step, the kernels."""
+    """Parameters of a step: time step, mean event duration, the stop-at-zero variant, and
+    how many excess candidates (beyond those at the last sort) pay for a new sort."""
 
     dt: float
     tau_res: float
     stop_at_zero: bool
-    eps_step: float  # eps0 dt / (strain_divisor tau): strain of an active site per step
-    two_mu: float
-    g_r: np.ndarray  # real-space stress kernel G(r)
-    g_off: float  # max over r != 0 of |G(r)|
-    uxy_r: np.ndarray  # real-space displacement kernel (L, L, 2)
+    resort_after: float
 
 
 @njit(cache=True, inline="always")
-def _stress(i, sigma_base, g_r, pend_site, pend_eps, n_pend, two_mu):
-    """Exact current stress of site i: base plus the pending strain's contributions."""
-    L = sigma_base.shape[0]
-    xi, yi = i // L, i % L
-    s = sigma_base[xi, yi]
-    for p in range(n_pend):
-        dx = xi - pend_site[p] // L
-        dy = yi - pend_site[p] % L
-        if dx < 0:
-            dx += L
-        if dy < 0:
-            dy += L
-        s += two_mu * pend_eps[p] * g_r[dx, dy]
-    return s
+def _stress(i, sigma, v, k):
+    """Exact current stress of site i (flat index)."""
+    L = sigma.shape[0]
+    x, y = i // L, i % L
+    return sigma[x, y] + k * v[0, x, y]
 
 
 @njit(cache=True)
-def stress_at(sites, sigma_base, g_r, pending, two_mu, out):
-    """Exact current stresses of ``sites`` (e.g. the C_sigma probes) while strain is pending."""
-    for k in range(sites.size):
-        out[k] = _stress(sites[k], sigma_base, g_r, pending.site, pending.eps, pending.n[0], two_mu)
+def current_stress(sigma, v, k, out):
+    """The whole current stress field, sigma_base + k v, into ``out``."""
+    out[:] = sigma + k * v[0]
 
 
 @njit(cache=True)
-def sort_into_bins(sigma, bins):
-    """Counting sort of the sites by |sigma| into equal bins up to max |sigma|."""
+def histogram_current(sigma, v, k, bins, counts):
+    """Add the current stress of every site to ``counts`` (equal ``bins``, uniform_slot layout)."""
+    L = sigma.shape[0]
+    for x in range(L):
+        for y in range(L):
+            counts[uniform_slot(sigma[x, y] + k * v[0, x, y], bins)] += 1.0
+
+
+@njit(cache=True)
+def stress_at(sites, sigma, v, k, out):
+    """Exact current stresses of ``sites`` (flat indices, e.g. the C_sigma probes)."""
+    for j in range(sites.size):
+        out[j] = _stress(sites[j], sigma, v, k)
+
+
+#: LLVM may reorder the max reductions below (exact in any order): they vectorise.
+_REDUCE = {"nnan", "ninf", "nsz", "reassoc"}
+
+
+@njit(cache=True, fastmath=_REDUCE)
+def bring_up_to_date(sigma, v, k, bins):
+    """sigma_base += k v, k = 0 (after a change of the active set); updates the drift since
+    the last sort."""
+    kk = k[0]
+    if kk == 0:
+        return
+    L = sigma.shape[0]
+    v0, sorted_ = v[0], bins.sigma_sorted
+    drift = 0.0
+    for x in range(L):
+        for y in range(L):
+            s = sigma[x, y] + kk * v0[x, y]
+            sigma[x, y] = s
+            drift = max(drift, abs(s - sorted_[x, y]))
+    bins.bound[DRIFT] = drift
+    k[0] = 0
+
+
+@njit(cache=True)
+def add_kernels(values, kernel, sites, coeffs, n):
+    """values[m, r] += sum_a coeffs[a] kernel[m, r - r_a] for the first n ``sites`` (periodic)."""
+    C, L = values.shape[0], values.shape[1]
+    for a in range(n):
+        xa, ya, c = sites[a] // L, sites[a] % L, coeffs[a]
+        for m in range(C):
+            out, ker = values[m], kernel[m]
+            for x in range(L):
+                dx = x - xa
+                if dx < 0:
+                    dx += L
+                row, dst = ker[dx], out[x]
+                for y in range(ya, L):
+                    dst[y] += c * row[y - ya]
+                for y in range(ya):
+                    dst[y] += c * row[y + L - ya]
+
+
+@njit(cache=True, fastmath=_REDUCE)
+def inactive_vmax(v, active, bins):
+    """bound[VMAX] = the largest |v| of an inactive site."""
+    L = active.shape[0]
+    v0 = v[0]
+    vmax = 0.0
+    for x in range(L):
+        for y in range(L):
+            if not active[x, y]:
+                vmax = max(vmax, abs(v0[x, y]))
+    bins.bound[VMAX] = vmax
+
+
+@cache_own_types_only
+@njit(cache=True)
+def sort_into_bins(sigma, rule, dt, bins):
+    """Counting sort of the sites by |sigma_base| into equal bins up to its maximum; the
+    drift and excess counters start afresh."""
     start, sites, top = bins.start, bins.sites, bins.top
     n_bins = top.size
     L = sigma.shape[0]
     n = L * L
     s_max = np.abs(sigma).max()
-    width = s_max / n_bins if s_max > 0 else 1.0
+    scale = n_bins / s_max if s_max > 0 else 0.0
     counts = np.zeros(n_bins + 1, np.int64)
-    which = np.empty(n, np.int64)
+    which = np.empty(n, np.int32)
+    flat = sigma.ravel()
     for i in range(n):
-        b = min(int(abs(sigma[i // L, i % L]) / width), n_bins - 1)
+        b = min(int(abs(flat[i]) * scale), n_bins - 1)
         which[i] = b
         counts[b + 1] += 1
+    width = s_max / n_bins if s_max > 0 else 1.0
     for b in range(n_bins):
         start[b + 1] = start[b] + counts[b + 1]
         top[b] = (b + 1) * width
+        bins.p_sorted[b] = min(rate_bound(rule, top[b]) * dt, 1.0)
     fill = start[:n_bins].copy()
     for i in range(n):
         sites[fill[which[i]]] = i
         fill[which[i]] += 1
+    bins.sigma_sorted[:] = sigma
+    bins.bound[DRIFT] = 0.0
+    bins.bound[EXCESS] = 0.0
 
 
-@cache_own_types_only
 @njit(cache=True)
-def transitions(sites, pending, bins, rule, dyn, rng, measuring):
-    """One step's activations and deactivations (see the module docstring), at the time
-    ``sites.t`` (already advanced). Returns the number of activations."""
-    sigma, active, sign, act, new_act = sites.sigma, sites.active, sites.sign, sites.act, sites.new_act
-    pend_site, pend_eps, pend_idx, n_pend = pending.site, pending.eps, pending.index, pending.n[0]
-    g_r, two_mu, dt = dyn.g_r, dyn.two_mu, dyn.dt
-    L = sigma.shape[0]
-    n_act = sites.n_act[0]
-    # activation: pending inactive sites one by one with their exact stress ...
-    n_new = 0
-    for p in range(n_pend):
-        i = pend_site[p]
-        if active[i // L, i % L]:
-            continue
-        s = _stress(i, sigma, g_r, pend_site, pend_eps, n_pend, two_mu)
-        rate, p_plus = activation(rule, s)
-        if rng.random() < min(rate * dt, 1.0):
-            new_act[n_new] = i
-            n_new += 1
-            sign[i // L, i % L] = 1 if rng.random() < p_plus else -1
-    # ... the others by thinning over each bin with the bound at its top
-    m = pending.m[0]
-    for b in range(bins.top.size):
-        lo, hi = bins.start[b], bins.start[b + 1]
-        if hi == lo:
-            continue
-        p_b = min(rate_bound(rule, bins.top[b] + m) * dt, 1.0)
-        if p_b <= 0.0:
-            continue
-        log_q = math.log1p(-p_b) if p_b < 1.0 else -math.inf
-        k = lo - 1
-        while True:
-            if p_b < 1.0:
-                skip = math.log(1.0 - rng.random()) / log_q  # Geometric(p_b) number of failures
-                if skip >= hi - k - 1:  # compare as floats: skip can exceed any integer
-                    break
-                k += int(skip) + 1
-            else:
-                k += 1
-            if k >= hi:
-                break
-            i = bins.sites[k]
-            if active[i // L, i % L] or pend_idx[i] >= 0:
-                continue
-            s = _stress(i, sigma, g_r, pend_site, pend_eps, n_pend, two_mu)
-            rate, p_plus = activation(rule, s)
-            p_i = min(rate * dt, 1.0)
-            if p_i >= p_b or rng.random() * p_b < p_i:
-                new_act[n_new] = i
-                n_new += 1
-                sign[i // L, i % L] = 1 if rng.random() < p_plus else -1
-    # deactivation of the sites active at the start of the step
-    q_end = dt / dyn.tau_res
-    kept = 0
-    for a in range(n_act):
-        i = act[a]
-        x, y = i // L, i % L
-        ends = rng.random() < q_end
-        if not ends and dyn.stop_at_zero:
-            ends = sign[x, y] * _stress(i, sigma, g_r, pend_site, pend_eps, n_pend, two_mu) <= 0.0
-        if ends:
-            active[x, y] = 0
-        else:
-            act[kept] = i
-            kept += 1
-    # admission of the new activations, with each site's waiting time since its last one
-    t_now = sites.t[0]
-    last_act, psi_edges, psi_counts = sites.last_act, sites.psi_edges, sites.psi_counts
-    for b in range(n_new):
-        i = new_act[b]
-        x, y = i // L, i % L
-        active[x, y] = 1
-        act[kept] = i
-        kept += 1
-        if measuring and last_act[x, y] >= 0.0:
-            psi_counts[edge_slot(t_now - last_act[x, y], psi_edges)] += 1.0
-        last_act[x, y] = t_now
-    sites.n_act[0] = kept
-    sites.stats[0] += 1
-    sites.stats[1] += kept
-    sites.stats[2] += n_new
-    return n_new
-
-
-@cache_own_types_only
-@njit(cache=True)
-def lazy_steps(n_steps, max_active, sites, pending, bins, tracers, rule, dyn, rng, measuring):
-    """Up to ``n_steps`` lazy steps; stops early after a step that leaves more than
-    ``max_active`` sites active. The tracers move (real space). Returns the steps done."""
-    act, sign, d_eps = sites.act, sites.sign, sites.d_eps
+def move_tracers(tracers, values):
+    """Each tracer moves by the displacement per step, values[1:3], interpolated
+    bilinearly at its position on the periodic lattice (positions unwrapped)."""
     pos, disp = tracers.pos, tracers.disp
-    pend_site, pend_eps, pend_idx = pending.site, pending.eps, pending.index
-    L = sites.sigma.shape[0]
-    bound_per_strain = dyn.two_mu * dyn.g_off
-    done = 0
-    for _ in range(n_steps):
+    L = values.shape[1]
+    for j in range(pos.shape[0]):
+        fx, fy = math.floor(pos[j, 0]), math.floor(pos[j, 1])
+        wx, wy = pos[j, 0] - fx, pos[j, 1] - fy
+        x0, y0 = int(fx) % L, int(fy) % L
+        x1 = x0 + 1 if x0 + 1 < L else 0
+        y1 = y0 + 1 if y0 + 1 < L else 0
+        w00, w10, w01, w11 = (1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy
+        for m in range(2):
+            u = values[m + 1]
+            d = w00 * u[x0, y0] + w10 * u[x1, y0] + w01 * u[x0, y1] + w11 * u[x1, y1]
+            disp[j, m] = d
+            pos[j, m] += d
+
+
+@cache_own_types_only
+@njit(cache=True)
+def run_steps(n_steps, max_changes, sites, rates, bins, tracers, rule, dyn, rng, measuring):
+    """Up to ``n_steps`` steps (see the module docstring). Stops early after a step in which
+    more than ``max_changes`` sites changed: the field is then up to date and the caller
+    recomputes the rate field by FFT. Returns (steps done, FFT needed)."""
+    sigma, active, sign, act, changed = sites.sigma, sites.active, sites.sign, sites.act, sites.changed
+    v, k = rates.values, rates.k
+    dt = dyn.dt
+    L = sigma.shape[0]
+    n = L * L
+    q_end = dt / dyn.tau_res
+    coeffs = sites.coeffs
+    for done in range(1, n_steps + 1):
         n_act = sites.n_act[0]
-        n_pend = pending.n[0]
-        # plastic strain of the active sites becomes pending strain
+        k[0] += 1
+        kk = k[0]
+        if n_act and tracers.pos.shape[0]:
+            move_tracers(tracers, v)
+        sites.t[0] += dt
+        t_now = sites.t[0]
+        # activations: thinning over each bin with the bound at its top plus the drift
+        n_new = 0
+        moved = bins.bound[DRIFT] + kk * bins.bound[VMAX]
+        for b in range(bins.top.size):
+            lo, hi = bins.start[b], bins.start[b + 1]
+            if hi == lo:
+                continue
+            p_b = min(rate_bound(rule, bins.top[b] + moved) * dt, 1.0)
+            bins.bound[EXCESS] += (hi - lo) * (p_b - bins.p_sorted[b])
+            if p_b <= 0.0:
+                continue
+            log_q = math.log1p(-p_b) if p_b < 1.0 else -math.inf
+            j = lo - 1
+            while True:
+                if p_b < 1.0:
+                    skip = math.log(1.0 - rng.random()) / log_q  # Geometric(p_b) number of failures
+                    if skip >= hi - j - 1:  # compare as floats: skip can exceed any integer
+                        break
+                    j += int(skip) + 1
+                else:
+                    j += 1
+                if j >= hi:
+                    break
+                i = bins.sites[j]
+                if active[i // L, i % L]:
+                    continue
+                rate, p_plus = activation(rule, _stress(i, sigma, v, kk))
+                p_i = min(rate * dt, 1.0)
+                if p_i >= p_b or rng.random() * p_b < p_i:
+                    changed[n_new] = i
+                    n_new += 1
+                    sign[i // L, i % L] = 1 if rng.random() < p_plus else -1
+        # deactivations of the sites active at the start of the step, listed from the end
+        n_end = 0
+        kept = 0
         for a in range(n_act):
             i = act[a]
-            de = sign[i // L, i % L] * dyn.eps_step
-            d_eps[a] = de
-            if pend_idx[i] < 0:
-                pend_idx[i] = n_pend
-                pend_site[n_pend] = i
-                pend_eps[n_pend] = 0.0
-                n_pend += 1
-            pend_eps[pend_idx[i]] += de
-            pending.m[0] += bound_per_strain * abs(de)
-        pending.n[0] = n_pend
-        if pos.shape[0] and n_act:
-            move_tracers_real_space(pos, disp, dyn.uxy_r, act, d_eps, n_act)
-        sites.t[0] += dyn.dt
-        transitions(sites, pending, bins, rule, dyn, rng, measuring)
-        done += 1
-        if sites.n_act[0] > max_active:
-            break
-    return done
+            x, y = i // L, i % L
+            ends = rng.random() < q_end
+            if not ends and dyn.stop_at_zero:
+                ends = sign[x, y] * _stress(i, sigma, v, kk) <= 0.0
+            if ends:
+                active[x, y] = 0
+                n_end += 1
+                changed[n - n_end] = i
+            else:
+                act[kept] = i
+                kept += 1
+        # admission of the activations, with each site's waiting time since its last one
+        for b in range(n_new):
+            i = changed[b]
+            x, y = i // L, i % L
+            active[x, y] = 1
+            act[kept] = i
+            kept += 1
+            if measuring and sites.last_act[x, y] >= 0.0:
+                sites.psi_counts[edge_slot(t_now - sites.last_act[x, y], sites.psi_edges)] += 1.0
+            sites.last_act[x, y] = t_now
+        sites.n_act[0] = kept
+        sites.stats[0] += 1
+        sites.stats[1] += kept
+        sites.stats[2] += n_new
+        if n_new + n_end == 0:
+            continue
+        bring_up_to_date(sigma, v, k, bins)
+        if n_new + n_end > max_changes:
+            return done, True
+        for b in range(n_new):
+            coeffs[b] = sign[changed[b] // L, changed[b] % L]
+        for b in range(n_end):
+            i = changed[n - 1 - b]
+            changed[n_new + b] = i
+            coeffs[n_new + b] = -sign[i // L, i % L]
+        add_kernels(v, rates.kernel, changed, coeffs, n_new + n_end)
+        rates.increments[0] += n_new + n_end
+        inactive_vmax(v, active, bins)
+        if bins.bound[EXCESS] > dyn.resort_after:
+            sort_into_bins(sigma, rule, dt, bins)
+    return n_steps, False

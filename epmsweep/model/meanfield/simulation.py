@@ -37,6 +37,7 @@ from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, Outpu
 from epmsweep.model.events import METHODS, EngineParams
 from epmsweep.model.histogram import UniformBins, density
 from epmsweep.model.jit import bind
+from epmsweep.model.run_length import Chunk, RunLength, burn_in, measure, run_length_outputs, run_length_results, run_length_settings
 from epmsweep.model.rules import INITIAL_SETTING, PHYSICAL_PARAMETERS, STRESS_BIN_SETTINGS, Paper000Rule, check_stress_bins, stress_coord, stress_edges
 
 #: Activity A = sum_i nu_i (events per unit tau, whole system) below which ``auto``
@@ -65,9 +66,9 @@ class MeanField(Model):
     }
     settings = {
         "unit": Field("sweeps", "unit of burn_in and duration: 'sweeps' (N events each) or 'time' (tau)", kind=str, choices=("sweeps", "time")),
-        "burn_in": Field(100.0, "burn-in before measuring, in `unit`", "sweeps or time", float, 0.0, None),
-        "duration": Field(1000.0, "length of the measurement window, in `unit`", "sweeps or time", float, 0.0, None, lower_open=True),
-        "n_windows": Field(20, "number of consecutive windows for gamma_t and batch-mean errors", "1", int, 2, 100_000),
+        **run_length_settings("sweeps or time", max_burn_in=1e4, max_duration=1e5),
+        "n_windows": Field(20, "consecutive windows for gamma_t, batch-mean errors and the drift test", "1", int, 4,
+                           100_000),
         "initial": INITIAL_SETTING,
         "method": Field("auto", "algorithm: 'auto' (switching), 'thinning' (O(1)/proposal) or 'direct' (O(N)/event)", kind=str, choices=tuple(METHODS)),
         **STRESS_BIN_SETTINGS,
@@ -75,9 +76,9 @@ class MeanField(Model):
 
     def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
         check_stress_bins(params, settings)
-        if settings["unit"] == "sweeps" and round(float(settings["duration"]) * int(params["N"])) < int(settings["n_windows"]):
-            raise InvalidInput(f"duration = {settings['duration']:g} sweeps of N = {params['N']} events is fewer than "
-                               f"n_windows = {settings['n_windows']} events: give each window at least one event")
+        if settings["unit"] == "sweeps":  # each window at least one event
+            RunLength.from_settings(settings).check(int(settings["n_windows"]), 1.0 / int(params["N"]),
+                                                    f"one event (1/N sweeps, N = {params['N']})")
 
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
         n_windows = int(settings["n_windows"])
@@ -90,6 +91,7 @@ class MeanField(Model):
                 "p_sigma": Output(("sigma",), "float64", "1/stress", "time-averaged single-site stress density P(sigma)"),
                 "events": Output((), "int64", "1", "number of plastic events in the measurement window"),
                 "sim_time": Output((), "float64", "time", "simulated duration of the measurement window"),
+                **run_length_outputs(str(settings["unit"]), "gamma"),
             },
             coords={
                 "window": Coord(np.arange(n_windows), "1", "measurement window index"),
@@ -102,7 +104,8 @@ class MeanField(Model):
 
 
 def simulate(params: Mapping[str, Value], settings: Mapping[str, Value], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Run one validated point; see the module docstring for the estimators."""
+    """Run one validated point; see the module docstring for the estimators and
+    :mod:`epmsweep.model.run_length` for the run lengths."""
     n = int(params["N"])
     edges = stress_edges(settings)
     rule = Paper000Rule.from_params(params)
@@ -110,55 +113,38 @@ def simulate(params: Mapping[str, Value], settings: Mapping[str, Value], rng: np
                           UniformBins.from_edges(edges))
     state = events.new_state(_initial_stresses(str(settings["initial"]), n, params, rng), engine)
     counters, clock = state.counters, state.clock
-
     advance_bound = bind(events.advance, None, state, rule, engine, rng, 0.0, 0, True)
+    in_sweeps = settings["unit"] == "sweeps"
+    origin = [0, 0.0]  # events and time at the start of the current phase
 
-    def advance(t_stop: float, e_stop: int, measuring: bool) -> None:
-        advance_bound(None, state, rule, engine, rng, t_stop, e_stop, measuring)
+    def advance_to(t: float, measuring: bool) -> Chunk:
+        """To length t of the current phase: in sweeps the boundaries are event counts
+        (rounded cumulative, so they add up to t N events), in time units times."""
+        e0, t0 = counters[events.EVENTS], clock[events.TIME]
+        if in_sweeps:
+            advance_bound(None, state, rule, engine, rng, math.inf, origin[0] + round(t * n), measuring)
+        else:
+            advance_bound(None, state, rule, engine, rng, origin[1] + t, events.NO_EVENT_LIMIT, measuring)
+        n_events, span = counters[events.EVENTS] - e0, clock[events.TIME] - t0
+        if not math.isfinite(span):  # froze: every rate underflowed, time ran to infinity
+            return Chunk(t - (e0 - origin[0]) / n if in_sweeps else span, 0.0, 0.0, math.inf)
+        return Chunk(n_events / n if in_sweeps else span, n_events / n, n_events, n * span)
 
-    # Burn-in, then n_windows consecutive windows; in sweep units the boundaries are
-    # event counts (rounded cumulative, so they add up to duration * N events), in
-    # time units they are times.
-    n_windows = int(settings["n_windows"])
-    burn_in, duration = float(settings["burn_in"]), float(settings["duration"])
-    no_limit = events.NO_EVENT_LIMIT
-    if settings["unit"] == "sweeps":
-        advance(math.inf, round(burn_in * n), False)
-        stops = [(math.inf, counters[events.EVENTS] + round(k * duration * n / n_windows)) for k in range(1, n_windows + 1)]
-    else:
-        advance(burn_in, no_limit, False)
-        stops = [(burn_in + k * duration / n_windows, no_limit) for k in range(1, n_windows + 1)]
-    win_events = np.zeros(n_windows, dtype=np.int64)
-    win_start, win_end = np.zeros(n_windows), np.zeros(n_windows)
-    for w, (t_stop, e_stop) in enumerate(stops):
-        events_before, win_start[w] = counters[events.EVENTS], clock[events.TIME]
-        advance(t_stop, e_stop, True)
-        win_events[w], win_end[w] = counters[events.EVENTS] - events_before, clock[events.TIME]
-
-    with np.errstate(invalid="ignore"):  # inf - inf after a freeze
-        gamma, gamma_err, gamma_t = batch_means(win_events, n * (win_end - win_start))
+    length = RunLength.from_settings(settings)
+    burn = burn_in(lambda t: advance_to(t, False), length, 1.0)
+    origin[:] = [counters[events.EVENTS], clock[events.TIME]]
+    start_time = clock[events.TIME]
+    meas = measure(lambda t: advance_to(t, True), length, int(settings["n_windows"]), burn.rate, 1.0 / n)
+    site_time = np.array([w.den for w in meas.windows])
+    ends = start_time + np.cumsum(site_time) / n
+    frozen = not np.all(np.isfinite(site_time))
     return {
-        "gamma": gamma,
-        "gamma_err": gamma_err,
-        "gamma_t": gamma_t,
-        "t_window": 0.5 * (win_start + win_end),
+        "gamma": 0.0 if frozen else meas.value,
+        "gamma_err": 0.0 if frozen else meas.value * meas.rel_err,
+        "gamma_t": np.where(np.isfinite(site_time), [w.num / w.den for w in meas.windows], 0.0),
+        "t_window": ends - 0.5 * site_time / n,
         "p_sigma": density(state.hist, edges),
-        "events": win_events.sum(),
-        "sim_time": win_end[-1] - win_start[0],
+        "events": int(sum(w.num for w in meas.windows)),
+        "sim_time": ends[-1] - start_time,
+        **run_length_results(burn, meas),
     }
-
-
-def batch_means(counts: np.ndarray, site_time: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """Activity over consecutive windows with ``counts`` events in ``site_time`` (N x duration).
-
-    Returns Gamma = sum(events) / sum(site_time), its batch-means standard error from the
-    ratio estimator, SE^2 = sum_k (x_k - Gamma y_k)^2 / (n (n - 1) mean(y)^2), and the
-    per-window activity. A system that froze (every rate underflowed, so time ran to
-    infinity) has Gamma = 0 from then on.
-    """
-    if not np.all(np.isfinite(site_time)):
-        return 0.0, 0.0, np.where(np.isfinite(site_time), counts / site_time, 0.0)
-    n = counts.size
-    gamma = counts.sum() / site_time.sum()
-    resid = counts - gamma * site_time
-    return gamma, math.sqrt((resid**2).sum() / (n * (n - 1))) / site_time.mean(), counts / site_time
