@@ -88,6 +88,8 @@ def run(
     assignments: Annotated[list[str] | None, typer.Option("--set", help="Fixed parameter or setting, NAME=VALUE (repeatable).")] = None,
     seed: Annotated[int | None, typer.Option(help="Root seed of the sweep.")] = None,
     name: Annotated[str | None, typer.Option(help="Sweep name (default: the spec file's stem, or 'sweep').")] = None,
+    anneal: Annotated[str | None, typer.Option(help="Anneal along this axis (e.g. T): each chain runs its values from "
+                                               "high to low, each point starting from the previous one's state.")] = None,
     cluster_kind: Annotated[str, typer.Option("--cluster", help="Where to run: local (default), sync (in-process), "
                                               "slurm, pbs, sge, lsf or htcondor.")] = "local",
     workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
@@ -119,11 +121,12 @@ def run(
             raise typer.Exit(EXIT_DONE)
         axes = _parse_axis_options(list(ctx.args))
         if target.endswith(".toml") or Path(target).is_file():
-            spec = load_spec_file(target, axes, assignments or [], replicas=replicas, seed=seed, name=name)
+            spec = load_spec_file(target, axes, assignments or [], replicas=replicas, seed=seed, name=name,
+                                  anneal=anneal)
         else:
             parameters, settings = split_assignments(target, assignments or [])
             spec = build_spec(target, axes, parameters, settings, 1 if replicas is None else replicas,
-                              0 if seed is None else seed, name or "sweep")
+                              0 if seed is None else seed, name or "sweep", anneal=anneal)
         path = out or Path(spec.out or f"{spec.name}.zarr")
         outcome = run_sweep(spec, path, options, overwrite, progress, err_console)
     except InvalidInput as err:

@@ -22,9 +22,9 @@ LATTICE = get_model("lattice")
 SHORT = {"burn_in": 20.0, "duration": 20.0, "n_tracers": 10, "q_modes": 4, "lag_levels": 2, "n_probes": 16}
 
 
-def _annealed(path, replicas=2, settings=SHORT, axes=None, L=16):
-    spec = build_spec("lattice", axes or {"T": "0.1,0.15,0.2"}, {"L": L}, settings, replicas, 9, "chain", anneal="T")
-    outcome = run_sweep(spec, path, ClusterOptions(kind="sync"), progress=False)
+def _annealed(path, replicas=2, cluster=ClusterOptions(kind="sync")):
+    spec = build_spec("lattice", {"T": "0.1,0.15,0.2"}, {"L": 16}, SHORT, replicas, 9, "chain", anneal="T")
+    outcome = run_sweep(spec, path, cluster, progress=False)
     assert outcome.done == spec.n_points
     return spec
 
@@ -58,9 +58,10 @@ def test_each_point_starts_from_the_previous_points_final_state(tmp_path):
 def test_a_chain_killed_in_the_middle_resumes_bitwise(tmp_path):
     """A run killed after the first point of each chain leaves the later points pending
     (status is written last); the same command then continues each chain from the stored
-    state of its last done point, and every output and state equals the uninterrupted run."""
+    state of its last done point, and every output and state equals the uninterrupted run
+    (made on a local cluster of two workers: chains are tasks there)."""
     whole = tmp_path / "whole.zarr"
-    _annealed(whole)
+    _annealed(whole, cluster=ClusterOptions(kind="local", workers=2, dashboard=False))
     killed = tmp_path / "killed.zarr"
     spec = _annealed(killed)
     status = zarr.open_array(killed / "status", mode="r+")
@@ -104,7 +105,7 @@ def test_anneal_is_refused_where_it_cannot_work(tmp_path):
 
 def test_anneal_from_a_spec_file_and_the_command_line(tmp_path):
     f = tmp_path / "a.toml"
-    f.write_text('model = "lattice"\nanneal = "T"\n[axes]\nT = [0.1, 0.2]\n[parameters]\nL = 16\n')
+    f.write_text('model = "lattice"\nanneal = "T"\n[axes]\nT = [0.1, 0.2]\n[parameters]\nL = 16\n[settings]\nq_modes = 4\n')
     assert load_spec_file(f).anneal == "T"
     args = ["run", "lattice", "--T", "0.15,0.3", "--anneal", "T", "--set", "L=16", "--set", "burn_in=5",
             "--set", "duration=10", "--set", "n_tracers=0", "--set", "q_modes=4", "--cluster", "sync", "--out", "c.zarr"]

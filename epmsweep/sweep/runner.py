@@ -1,6 +1,7 @@
 """Running the pending points of a sweep on a cluster, with progress and failure records.
 
-Each pending point is one task. The task runs the model and writes the point's
+Each pending point is one task (in an annealed sweep, each chain from its first pending
+point on: see :func:`run_chain`). The task runs the model and writes the point's
 outputs into the store itself (workers need the store's path: a local disk for the
 local cluster, a shared filesystem on HPC) -- so results reach the disk as soon as
 they exist and the client never holds them; two points never share a chunk, so the
@@ -38,7 +39,7 @@ from rich.progress import (
 from epmsweep.model import get_model
 from epmsweep.model.core import Value
 from epmsweep.sweep import cluster, store
-from epmsweep.sweep.plan import Point, expand
+from epmsweep.sweep.plan import Point, chains, expand
 from epmsweep.sweep.spec import SweepSpec
 
 
@@ -73,6 +74,69 @@ def run_point(path: str, model_name: str, params: Mapping[str, Value], settings:
         return index, store.FAILED, text.splitlines()[0]
     store.writer(path).done(index, outputs, time.perf_counter() - start, host)
     return index, store.DONE, ""
+
+
+def run_chain(path: str, model_name: str, settings: Mapping[str, Value],
+              points: list[tuple[tuple[int, ...], dict[str, Value], int]], resume: bool) -> list[tuple[tuple[int, ...], int, str]]:
+    """Run the points of an annealing chain in order (on a worker), each from the final state
+    of the one before, and write each point with the state it hands on; the first starts
+    from the stored state of the chain's previous point when ``resume``, else from the
+    model's own initial state. Stops at a failed point: the rest of the chain stays pending
+    (it has no state to start from) and is run again with it. Returns (index, status, error's
+    first line) of the points run."""
+    host = socket.gethostname()
+    model, writer = get_model(model_name), store.writer(path)
+    start = writer.state(points[0][0]) if resume else None
+    results = []
+    for index, params, seed in points[1:] if resume else points:
+        began = time.perf_counter()
+        try:
+            outputs, start = model.run(params, settings, seed, start=start, hand_over=True)
+        except Exception as err:  # recorded; the chain cannot go on without the state
+            text = error_text(err)
+            writer.failed(index, text, time.perf_counter() - began, host)
+            results.append((index, store.FAILED, text.splitlines()[0]))
+            break
+        writer.done(index, {**outputs, **{store.STATE_PREFIX + k: v for k, v in start.items()}},
+                    time.perf_counter() - began, host)
+        results.append((index, store.DONE, ""))
+    return results
+
+
+class _Tasks:
+    """The units of work: single points, or chains of an annealed sweep (each with the
+    done point it resumes from, if any, as its first entry)."""
+
+    def __init__(self, spec: SweepSpec, status: np.ndarray):
+        self.spec = spec
+        points = list(expand(spec))
+        if spec.anneal is None:
+            self.units = [[p] for p in points if status[p.index] != store.DONE]
+            self.resume = [False] * len(self.units)
+        else:
+            self.units, self.resume = [], []
+            for chain in chains(spec, points):
+                todo = next((k for k, p in enumerate(chain) if status[p.index] != store.DONE), None)
+                if todo is not None:
+                    self.units.append(chain[max(todo - 1, 0):])
+                    self.resume.append(todo > 0)
+        self.n_points = sum(len(u) - r for u, r in zip(self.units, self.resume))
+
+    def call(self, path: str, k: int) -> tuple:
+        """The function and arguments of unit k."""
+        unit = self.units[k]
+        if self.spec.anneal is None:
+            p = unit[0]
+            return run_point, path, self.spec.model, p.params, self.spec.settings, p.index, p.seed
+        return (run_chain, path, self.spec.model, self.spec.settings, [(p.index, p.params, p.seed) for p in unit],
+                self.resume[k])
+
+    def points(self, k: int) -> list[Point]:
+        return self.units[k][1:] if self.resume[k] else self.units[k]
+
+
+def _statuses(result) -> list[tuple[tuple[int, ...], int, str]]:
+    return result if isinstance(result, list) else [result]
 
 
 class _Reporter:
@@ -129,56 +193,58 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
     path = str(Path(path))
     created = store.prepare(path, spec, overwrite)
     status = store.read_status(path)
-    todo = [p for p in expand(spec) if status[p.index] != store.DONE]
-    n_done = spec.n_points - len(todo)
+    tasks = _Tasks(spec, status)
+    n_done = spec.n_points - tasks.n_points
     if created:
-        console.print(f"store {path}: new, {spec.n_points} points")
+        console.print(f"store {path}: new, {spec.n_points} points" +
+                      (f" in {len(tasks.units)} chains annealed along {spec.anneal}" if spec.anneal else ""))
     else:
-        console.print(f"store {path}: resuming, {n_done} of {spec.n_points} points done, {len(todo)} to run")
+        console.print(f"store {path}: resuming, {n_done} of {spec.n_points} points done, {tasks.n_points} to run")
     interrupted = False
-    if todo:
+    if tasks.units:
         with cluster.connect(options) as client:
             if client is not None and options.dashboard and getattr(client, "dashboard_link", None):
                 console.print(f"dashboard: {client.dashboard_link}")
-            with _Reporter(console, len(todo), f"{spec.model} {spec.name}", progress) as reporter:
+            with _Reporter(console, tasks.n_points, f"{spec.model} {spec.name}", progress) as reporter:
                 try:
                     if client is None:
-                        _run_here(spec, path, todo, reporter)
+                        _run_here(path, tasks, reporter)
                     else:
-                        _run_on_cluster(client, spec, path, todo, reporter, retries)
+                        _run_on_cluster(client, path, tasks, reporter, retries)
                 except KeyboardInterrupt:
                     interrupted = True
     final = store.read_status(path)
     outcome = Outcome(int(final.size), int((final == store.DONE).sum()), int((final == store.FAILED).sum()),
-                      int((final == store.PENDING).sum()), len(todo), interrupted)
+                      int((final == store.PENDING).sum()), tasks.n_points, interrupted)
     if interrupted:
         console.print(f"interrupted: {outcome.done} done, {outcome.failed} failed, {outcome.pending} pending; "
                       "run the same command again to resume")
     return outcome
 
 
-def _run_here(spec: SweepSpec, path: str, todo: list[Point], reporter: _Reporter) -> None:
-    for p in todo:
-        _, status, _ = run_point(path, spec.model, p.params, spec.settings, p.index, p.seed)
-        reporter.update(status)
+def _run_here(path: str, tasks: _Tasks, reporter: _Reporter) -> None:
+    for k in range(len(tasks.units)):
+        fn, *args = tasks.call(path, k)
+        for _, status, _ in _statuses(fn(*args)):
+            reporter.update(status)
 
 
-def _run_on_cluster(client, spec: SweepSpec, path: str, todo: list[Point], reporter: _Reporter, retries: int) -> None:
+def _run_on_cluster(client, path: str, tasks: _Tasks, reporter: _Reporter, retries: int) -> None:
     from distributed import as_completed
 
-    futures = {
-        client.submit(run_point, path, spec.model, p.params, spec.settings, p.index, p.seed, retries=retries, pure=False): p
-        for p in todo
-    }
+    futures = {client.submit(*tasks.call(path, k), retries=retries, pure=False): k for k in range(len(tasks.units))}
     try:
         for future in as_completed(futures):
-            point = futures.pop(future)
+            k = futures.pop(future)
             try:
-                _, status, _ = future.result()
+                results = _statuses(future.result())
             except Exception as err:  # the task itself could not complete (e.g. its worker kept dying)
-                store.writer(path).failed(point.index, error_text(err), np.nan, "")
-                status = store.FAILED
-            reporter.update(status)
+                status = store.read_status(path)
+                results = [(p.index, store.FAILED, "") for p in tasks.points(k) if status[p.index] != store.DONE][:1]
+                for index, _, _ in results:
+                    store.writer(path).failed(index, error_text(err), np.nan, "")
+            for _, status, _ in results:
+                reporter.update(status)
     except KeyboardInterrupt:
         client.cancel(list(futures))
         raise

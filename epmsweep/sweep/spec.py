@@ -13,6 +13,8 @@ TOML layout::
     seed = 2026                # root seed, optional, default 0
     replicas = 2               # optional, default 1
     out = "quickstart.zarr"    # optional default output store
+    anneal = "T"               # optional: run each chain of T values from high to low,
+                               # each point starting from the previous one's final state
 
     [axes]                     # sweep dimensions, in this order
     T = "0.05:1:12:log"
@@ -43,7 +45,7 @@ from epmsweep.model.core import Field, Model, Value
 
 _REPLICAS = Field(1, "independent replicas per grid point", kind=int, lower=1)
 _ROOT_SEED = Field(0, "root seed of the sweep", kind=int, lower=0)
-_TOP_LEVEL_KEYS = {"model", "name", "seed", "replicas", "out", "axes", "parameters", "settings"}
+_TOP_LEVEL_KEYS = {"model", "name", "seed", "replicas", "out", "anneal", "axes", "parameters", "settings"}
 
 
 @dataclass(frozen=True)
@@ -59,18 +61,21 @@ class SweepSpec:
     seed: int = 0
     name: str = "sweep"
     out: str | None = field(default=None, compare=False)
+    anneal: str | None = None  # the axis run from high to low along each chain
 
     def to_json(self) -> str:
         """Canonical JSON (the store's ``spec`` attribute); ``out`` is not part of it."""
         body = {"model": self.model, "name": self.name, "seed": self.seed, "replicas": self.replicas,
                 "axes": self.axes, "parameters": self.parameters, "settings": self.settings}
+        if self.anneal is not None:
+            body["anneal"] = self.anneal
         return json.dumps(body, sort_keys=False)
 
     @classmethod
     def from_json(cls, text: str) -> SweepSpec:
         body = json.loads(text)
         return cls(body["model"], body["axes"], body["parameters"], body["settings"],
-                   body["replicas"], body["seed"], body["name"])
+                   body["replicas"], body["seed"], body["name"], anneal=body.get("anneal"))
 
     @property
     def n_points(self) -> int:
@@ -127,7 +132,7 @@ def _parse_range(name: str, text: str) -> list[float]:
 
 def build_spec(model_name: str, axes: Mapping[str, Any], parameters: Mapping[str, Any] | None = None,
                settings: Mapping[str, Any] | None = None, replicas: Any = 1, seed: Any = 0,
-               name: str | None = None, out: str | None = None) -> SweepSpec:
+               name: str | None = None, out: str | None = None, anneal: str | None = None) -> SweepSpec:
     """Validate everything against the model's declarations and return the spec.
 
     Checks: the model exists; each axis and fixed parameter is a parameter of the
@@ -171,9 +176,29 @@ def build_spec(model_name: str, axes: Mapping[str, Any], parameters: Mapping[str
                                f"drop the axis or choose settings that use it")
     n_replicas = _REPLICAS.coerce("replicas", replicas)
     root_seed = _ROOT_SEED.coerce("seed", seed)
-    spec = SweepSpec(model.name, resolved_axes, fixed, resolved_settings, n_replicas, root_seed, name or "sweep", out)
+    spec = SweepSpec(model.name, resolved_axes, fixed, resolved_settings, n_replicas, root_seed, name or "sweep", out,
+                     anneal)
     _check_every_point(model, spec)
+    if anneal is not None:
+        _check_anneal(model, spec)
     return spec
+
+
+def _check_anneal(model: Model, spec: SweepSpec) -> None:
+    """An annealed axis is a sweep axis, the model can start from a handed-over state, and
+    that state has one shape over the whole grid (it is stored per point)."""
+    if not isinstance(spec.anneal, str) or spec.anneal not in spec.axes:
+        raise InvalidInput(f"anneal: {spec.anneal!r} is not an axis of the sweep; axes: {', '.join(spec.axes)}")
+    first = {**spec.parameters, **{name: values[0] for name, values in spec.axes.items()}}
+    base = model.handover(first, spec.settings)
+    if base is None:
+        raise InvalidInput(f"anneal: model {model.name!r} with these settings cannot start from a given state")
+    for axis, values in spec.axes.items():
+        for v in values[1:]:
+            other = model.handover({**first, axis: v}, spec.settings)
+            if any(other.shape(k) != base.shape(k) for k in base.variables):
+                raise InvalidInput(f"anneal: the state handed from point to point changes shape along the axis "
+                                   f"{axis} (stored per point, it needs one shape); fix {axis} or do not anneal")
 
 
 def _check_every_point(model: Model, spec: SweepSpec) -> None:
@@ -235,4 +260,4 @@ def load_spec_file(path: str | Path, axes: Mapping[str, Any] | None = None, assi
     body.update({k: v for k, v in top_level.items() if v is not None})
     return build_spec(body["model"], {**file_axes, **(axes or {})}, {**file_parameters, **parameters},
                       {**body.get("settings", {}), **settings}, body.get("replicas", 1), body.get("seed", 0),
-                      body.get("name", path.stem), body.get("out"))
+                      body.get("name", path.stem), body.get("out"), body.get("anneal"))

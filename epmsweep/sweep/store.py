@@ -47,6 +47,8 @@ from epmsweep.sweep.spec import SweepSpec
 
 PENDING, DONE, FAILED = 0, 1, -1
 BOOKKEEPING = ("status", "seed", "wall_seconds", "host", "error")
+#: Prefix of the variables holding the state each point of an annealing chain hands on.
+STATE_PREFIX = "state_"
 
 
 
@@ -88,17 +90,22 @@ def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
         coords[axis] = (axis, np.asarray(values, dtype=np.int64 if f.kind is int else np.float64),
                         {"units": f.units, "long_name": f.doc})
     coords["replica"] = ("replica", np.arange(spec.replicas), {"units": "1", "long_name": "independent replica (own seed)"})
-    for name, c in outputs.coords.items():
-        coords[name] = (name, c.values, {"units": c.units, "long_name": c.long_name})
 
     data, encoding = {}, {}
-    for name, out in outputs.variables.items():
-        dtype = np.dtype(out.dtype)
-        fill = _fill_value(dtype)
-        own = tuple(len(outputs.coords[d].values) for d in out.dims)
-        data[name] = ((*point_dims, *out.dims), da.full(shape + own, fill, dtype=dtype, chunks=-1),
-                      {"units": out.units, "long_name": out.long_name})
-        encoding[name] = {"chunks": point_chunks + own, "fill_value": fill, "_FillValue": fill}
+    per_point = [("", outputs)]
+    if spec.anneal is not None:  # the state each point hands on along its chain
+        first = {**spec.parameters, **{name: values[0] for name, values in spec.axes.items()}}
+        per_point.append((STATE_PREFIX, model.handover(first, spec.settings)))
+    for prefix, declared in per_point:
+        for name, c in declared.coords.items():
+            coords[name] = (name, c.values, {"units": c.units, "long_name": c.long_name})
+        for name, out in declared.variables.items():
+            dtype = np.dtype(out.dtype)
+            fill = _fill_value(dtype)
+            own = tuple(len(declared.coords[d].values) for d in out.dims)
+            data[prefix + name] = ((*point_dims, *out.dims), da.full(shape + own, fill, dtype=dtype, chunks=-1),
+                                   {"units": out.units, "long_name": out.long_name})
+            encoding[prefix + name] = {"chunks": point_chunks + own, "fill_value": fill, "_FillValue": fill}
 
     string = np.dtypes.StringDType()
     data["status"] = (point_dims, da.zeros(shape, dtype=np.int8, chunks=-1),
@@ -207,6 +214,11 @@ class PointWriter:
         for name, value in outputs.items():
             self.arrays[name][index] = value
         self._finish(index, DONE, wall, host, "")
+
+    def state(self, index: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """The state a done point of an annealing chain handed on."""
+        n = len(STATE_PREFIX)
+        return {name[n:]: arr[index] for name, arr in self.arrays.items() if name.startswith(STATE_PREFIX)}
 
     def failed(self, index: tuple[int, ...], error: str, wall: float, host: str) -> None:
         self._finish(index, FAILED, wall, host, error)

@@ -158,6 +158,18 @@ class Model(ABC):
     def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
         """Cross-checks between parameters and settings; raise InvalidInput."""
 
+    def handover(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> OutputSpec | None:
+        """The state a point hands on to the next point of an annealing chain (its final
+        configuration, shapes fixed by these values), or None when the model cannot
+        start from a given state."""
+        return None
+
+    def _run_from(self, params: dict[str, Value], settings: dict[str, Value], rng: np.random.Generator,
+                  start: Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Run one validated point from the state ``start`` (None: the model's own initial
+        state) and return its outputs and its final state (see :meth:`handover`)."""
+        raise NotImplementedError(f"model {self.name!r} declares no handover state")
+
     def ignored_parameters(self, settings: Mapping[str, Value]) -> dict[str, str]:
         """Parameters that these settings make irrelevant (e.g. those a chosen rule does not
         read), each with the reason: a sweep refuses them as axes, which would only repeat
@@ -173,24 +185,45 @@ class Model(ABC):
     def _run(self, params: dict[str, Value], settings: dict[str, Value], rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Run one validated point with a seeded generator."""
 
-    def run(self, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None, seed: Seed = 0) -> dict[str, np.ndarray]:
+    def run(self, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None, seed: Seed = 0,
+            start: Mapping[str, np.ndarray] | None = None, hand_over: bool = False) -> Any:
         """Run one point: validate, simulate with ``numpy.random.default_rng(seed)``,
-        and return exactly the declared outputs with their declared shapes and dtypes."""
+        and return exactly the declared outputs with their declared shapes and dtypes.
+
+        Annealing: ``start`` is the final state of a previous point (see :meth:`handover`)
+        to start from instead of the model's own initial state; with ``hand_over`` the
+        return value is (outputs, final state)."""
         p = self.resolve_params(params)
         s = self.resolve_settings(settings)
         self.check(p, s)
         spec = self.outputs(s)
-        result = self._run(p, s, np.random.default_rng(seed))
-        missing = set(spec.variables) ^ set(result)
-        if missing:
-            raise RuntimeError(f"model {self.name!r} returned outputs {sorted(result)}, declared {sorted(spec.variables)}")
-        out = {}
-        for key, decl in spec.variables.items():
-            arr = np.asarray(result[key], dtype=decl.dtype)
-            if arr.shape != spec.shape(key):
-                raise RuntimeError(f"model {self.name!r}: output {key!r} has shape {arr.shape}, declared {spec.shape(key)}")
-            out[key] = arr
-        return out
+        rng = np.random.default_rng(seed)
+        if start is None and not hand_over:
+            result, state = self._run(p, s, rng), None
+        else:
+            handover = self.handover(p, s)
+            if handover is None:
+                raise InvalidInput(f"model {self.name!r} with these settings cannot start from a given state")
+            if start is not None:
+                start = _checked(start, handover, "start state", InvalidInput)
+            result, state = self._run_from(p, s, rng, start)
+            state = _checked(state, handover, f"model {self.name!r}: final state", RuntimeError)
+        out = _checked(result, spec, f"model {self.name!r}: outputs", RuntimeError)
+        return (out, state) if hand_over else out
+
+
+def _checked(values: Mapping[str, Any], spec: OutputSpec, what: str, error: type[Exception]) -> dict[str, np.ndarray]:
+    """``values`` as arrays of the declared dtypes, refused (``error``) unless they are exactly
+    the declared variables with the declared shapes."""
+    if set(values) != set(spec.variables):
+        raise error(f"{what} has {sorted(values)}, declared {sorted(spec.variables)}")
+    out = {}
+    for key, decl in spec.variables.items():
+        arr = np.asarray(values[key], dtype=decl.dtype)
+        if arr.shape != spec.shape(key):
+            raise error(f"{what}: {key!r} has shape {arr.shape}, declared {spec.shape(key)}")
+        out[key] = arr
+    return out
 
 
 def _resolve(fields: Mapping[str, Field], values: Mapping[str, Any], owner: str, what: str) -> dict[str, Value]:

@@ -278,8 +278,25 @@ class Lattice(Model):
         }
         return OutputSpec(v, coords)
 
+    def handover(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> OutputSpec | None:
+        """A time-stepped rule hands on its final stresses, active sites and event signs."""
+        if RULES[str(settings["rules"])].activation is None:
+            return None
+        L = int(params["L"])
+        site = ("site_x", "site_y")
+        return OutputSpec(
+            {"sigma": Output(site, "float64", "stress", "final local stress"),
+             "active": Output(site, "int8", "1", "final state of each site (1 active, 0 inactive)"),
+             "sign": Output(site, "int8", "1", "sign of each site's current or last event (0: none yet)")},
+            {"site_x": Coord(np.arange(L), "1", "lattice row"), "site_y": Coord(np.arange(L), "1", "lattice column")})
+
     def _run(self, params: dict[str, Value], settings: dict[str, Value], rng: np.random.Generator) -> dict[str, np.ndarray]:
         rule = RULES[str(settings["rules"])]
         if rule.activation is None:
             return simulate_events(params, settings, rng)
-        return simulate_time_stepped(params, settings, rule.activation(params, settings), rng)
+        return simulate_time_stepped(params, settings, rule.activation(params, settings), rng)[0]
+
+    def _run_from(self, params: dict[str, Value], settings: dict[str, Value], rng: np.random.Generator,
+                  start: Mapping[str, np.ndarray] | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        rule = RULES[str(settings["rules"])]
+        return simulate_time_stepped(params, settings, rule.activation(params, settings), rng, start)

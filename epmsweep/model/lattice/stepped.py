@@ -111,6 +111,16 @@ class TimeSteppedLattice:
             if needs_fft or self.rates.increments[0] > _RECOMPUTE_EVERY:
                 self.recompute_rates()
 
+    def set_active(self, active: np.ndarray, sign: np.ndarray) -> None:
+        """Make the sites of ``active`` (1) active with the event signs ``sign`` (a state
+        handed on by another point); the rate field and bins follow."""
+        self.sites.active[...] = active
+        self.sites.sign[...] = sign
+        on = np.flatnonzero(self.sites.active.ravel())
+        self.sites.act[:on.size] = on
+        self.sites.n_act[0] = on.size
+        self.recompute_rates()
+
     def recompute_rates(self) -> None:
         """The rate field afresh by FFT from the active set (exact up to the FFT's round-off),
         the field brought up to date first; then the bins."""
@@ -156,9 +166,12 @@ _BURN_CHUNK = 1.0
 
 
 def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Value], rule: tuple,
-                          rng: np.random.Generator) -> dict[str, np.ndarray]:
+                          rng: np.random.Generator, start: Mapping[str, np.ndarray] | None = None
+                          ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Burn-in, then measurement with streamed observables (run lengths fixed or auto,
-    :mod:`epmsweep.model.run_length`); one validated point."""
+    :mod:`epmsweep.model.run_length`); one validated point, from the state ``start`` (the
+    final state of another point, annealing) or from the setting ``initial``. Returns the
+    outputs and the final state."""
     L, dt = int(params["L"]), float(settings["dt"])
     n_sites = L * L
     prop = eshelby(L, str(settings["propagator"]), str(settings["q0_mode"]))
@@ -168,10 +181,14 @@ def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Va
     u_edges = log_edges(float(settings["u_min"]), float(settings["u_max"]), int(settings["u_bins"]))
     s_edges = stress_edges(settings)
     n_tracers = int(settings["n_tracers"])
-    initial = "cold" if settings["initial"] == "auto" else str(settings["initial"])
-    sim = TimeSteppedLattice(prop, rule, dyn, rng, n_tracers,
-                             initial_stresses(prop, initial, float(settings["initial_std"]), rng), psi_edges,
-                             2.0 * float(params["mu"]), eps_step)
+    if start is None:
+        initial = "cold" if settings["initial"] == "auto" else str(settings["initial"])
+        sigma = initial_stresses(prop, initial, float(settings["initial_std"]), rng)
+    else:
+        sigma = np.array(start["sigma"], dtype=float)
+    sim = TimeSteppedLattice(prop, rule, dyn, rng, n_tracers, sigma, psi_edges, 2.0 * float(params["mu"]), eps_step)
+    if start is not None:
+        sim.set_active(start["active"], start["sign"])
     probes = rng.choice(n_sites, size=int(settings["n_probes"]), replace=False)
     interval = float(settings["sample_interval"])
     per_sample = steps_per(interval, dt, "sample_interval")
@@ -231,4 +248,4 @@ def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Va
         "p_sigma": density(s_counts, s_edges),
         **corr.results(),
         **run_length_results(burn, meas),
-    }
+    }, {"sigma": sim.sigma, "active": sim.sites.active.copy(), "sign": sim.sites.sign.copy()}
