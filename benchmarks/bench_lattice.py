@@ -17,9 +17,7 @@ equilibrated by the fast stepper. Prints Markdown tables.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +29,7 @@ import numpy as np  # noqa: E402
 import scipy.fft  # noqa: E402
 
 import fft_baseline  # noqa: E402
-from timing import per_second  # noqa: E402
+from timing import per_second, print_table  # noqa: E402
 from epmsweep.model import get_model  # noqa: E402
 from epmsweep.model.lattice.activation import ThermalOneChannel  # noqa: E402
 from epmsweep.model.lattice.stepped import TimeSteppedLattice, initial_stresses  # noqa: E402
@@ -100,12 +98,8 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             event_rows.append(f"| {L} | {T} | {out['gamma']:.4f} | {out['events'] / elapsed:,.0f} |")
             print(event_rows[-1], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"\n{datetime.date.today().isoformat()}, commit {commit}, {os.cpu_count()} cores\n")
-    print("| L | T | tracers | active fraction | fast steps/s | forced-FFT steps/s | baseline steps/s | bare FFT /s | "
-          "fast/baseline | forced-FFT cost / bare FFT cost |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+    print_table(["L", "T", "tracers", "active fraction", "fast steps/s", "forced-FFT steps/s", "baseline steps/s",
+                 "bare FFT /s", "fast/baseline", "forced-FFT cost / bare FFT cost"], rows)
     print("\n| L | T | Gamma | paper 000 rule events/s (burn-in 20, 100 time units, incl. set-up) |\n|---|---|---|---|")
     print("\n".join(event_rows))
 

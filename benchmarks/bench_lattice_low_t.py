@@ -15,9 +15,7 @@ cold-start burn-in of the same length. Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,19 +26,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 import activity_engine  # noqa: E402
+from timing import print_table  # noqa: E402
 from epmsweep.model import get_model  # noqa: E402
 from epmsweep.model.lattice.propagator import eshelby  # noqa: E402
 
-#: Burn-in (tau) per temperature: several relaxation times 1/nu down to T = 0.07; at
-#: T <= 0.05 (1/nu ~ 1e4 tau and more) the state is still heating up, so the activity of
-#: each row is printed with it.
+#: Burn-in (tau) per temperature, from a cold start: several relaxation times 1/nu down to
+#: T = 0.07; at T <= 0.05 (1/nu ~ 1e4 tau and more) the state is still heating up, so the
+#: activity of each row is printed with it.
 BURN_IN = {0.2: 50.0, 0.1: 500.0, 0.07: 2500.0, 0.05: 5000.0, 0.04: 5000.0}
 
 
-def model_cost(L: int, T: float, tracers: int, dt: float, lengths: tuple[float, float]) -> tuple[float, float]:
+def model_cost(L: int, T: float, tracers: int, dt: float, lengths: tuple[float, float],
+               burn_in: float) -> tuple[float, float]:
     """(wall seconds per tau of measurement, activity of the longer run)."""
     model = get_model("lattice")
-    settings = {"dt": dt, "burn_in": BURN_IN[T], "n_tracers": tracers, "initial": "cold"}
+    settings = {"dt": dt, "burn_in": burn_in, "n_tracers": tracers}
     walls, out = [], None
     for duration in lengths:
         start = time.perf_counter()
@@ -49,11 +49,11 @@ def model_cost(L: int, T: float, tracers: int, dt: float, lengths: tuple[float, 
     return (walls[1] - walls[0]) / (lengths[1] - lengths[0]), float(out["activity"])
 
 
-def engine_cost(L: int, T: float, dt: float, duration: float) -> tuple[float, float]:
+def engine_cost(L: int, T: float, dt: float, duration: float, burn_in: float) -> tuple[float, float]:
     """(wall seconds per tau, activity) of the activity-only engine after the same burn-in."""
     kernel = 2.0 * 0.5 * dt * eshelby(L).g_r  # 2 mu eps_step G, eps_step = eps0 dt / (2 tau)
     sigma, active, sign = np.zeros((L, L)), np.zeros((L, L), np.int8), np.zeros((L, L), np.int8)
-    activity_engine.run(sigma, active, sign, kernel, T, dt, round(BURN_IN[T] / dt), 1)
+    activity_engine.run(sigma, active, sign, kernel, T, dt, round(burn_in / dt), 1)
     start = time.perf_counter()
     a = activity_engine.run(sigma, active, sign, kernel, T, dt, round(duration / dt), 2)
     return (time.perf_counter() - start) / duration, a
@@ -66,25 +66,22 @@ def main() -> None:
     parser.add_argument("--temperatures", default="0.2,0.1,0.07,0.05,0.04")
     parser.add_argument("--tracers", default="0,1000")
     parser.add_argument("--duration", type=float, default=200.0, help="measured tau per row (the longer run's extra)")
+    parser.add_argument("--burn-in", type=float, default=None, help="one burn-in for every T (default: BURN_IN)")
     args = parser.parse_args()
     get_model("lattice").run({"T": 0.2, "L": 32}, {"burn_in": 1, "duration": 2, "dt": args.dt}, seed=0)  # compile
-    engine_cost(32, 0.2, args.dt, 1.0)
+    engine_cost(32, 0.2, args.dt, 1.0, 1.0)
     rows = []
     for L in map(int, args.sizes.split(",")):
         for T in map(float, args.temperatures.split(",")):
-            engine, a_engine = engine_cost(L, T, args.dt, args.duration)
+            burn = BURN_IN[T] if args.burn_in is None else args.burn_in
+            engine, a_engine = engine_cost(L, T, args.dt, args.duration, burn)
             for tracers in map(int, args.tracers.split(",")):
-                cost, a = model_cost(L, T, tracers, args.dt, (10.0, 10.0 + args.duration))
+                cost, a = model_cost(L, T, tracers, args.dt, (10.0, 10.0 + args.duration), burn)
                 rows.append(f"| {L} | {T} | {tracers} | {a:.2e} | {1e3 * cost:.2f} | {1 / cost:,.0f} | "
                             f"{a_engine:.2e} | {1 / engine:,.0f} | {engine / cost:.2f}x |")
                 print(rows[-1], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"\n{datetime.date.today().isoformat()}, commit {commit}, dt = {args.dt}, {os.cpu_count()} cores\n")
-    print("| L | T | tracers | activity a | model ms/tau | model tau/s | engine activity | engine tau/s | "
-          "model/engine |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
-
+    print_table(["L", "T", "tracers", "activity a", "model ms/tau", "model tau/s", "engine activity", "engine tau/s",
+                 "model/engine"], rows, f", dt = {args.dt}")
 
 if __name__ == "__main__":
     main()

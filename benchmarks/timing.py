@@ -1,7 +1,10 @@
-"""Shared timing helper of the benchmark scripts."""
+"""Shared helpers of the benchmark scripts: timing and the Markdown table they print."""
 
 from __future__ import annotations
 
+import datetime
+import os
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -17,3 +20,12 @@ def per_second(run: Callable[[int], object], seconds: float) -> float:
         if elapsed >= seconds:
             return k / elapsed
         k = max(2 * k, int(k * 1.3 * seconds / max(elapsed, 1e-9)))
+
+
+def print_table(header: list[str], rows: list[str], note: str = "") -> None:
+    """A Markdown table under a line with the date, the commit, the core count and ``note``."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(f"\n{datetime.date.today().isoformat()}, commit {commit}, {os.cpu_count()} cores{note}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    print("\n".join(rows))

@@ -1,63 +1,99 @@
-"""Stress kernels of the time-stepped lattice (paper 002, Eq. 1): a step's plastic strain
-increments d eps (nonzero on the active sites only) change the stress by 2 mu G * d eps.
-
-Two exact ways, equal up to round-off by linearity (tests): one shifted copy of the
-real-space kernel per active site (``add_stress_real_space``, O(n_active L^2), cheap at
-low T), or one FFT pair for the whole field (``scatter`` the increments, then
-:meth:`~epmsweep.model.lattice.propagator.Propagator.stress_change`). Sites are indexed
-i = x L + y on the periodic L x L lattice.
+"""The stress field of the time-stepped lattice as the stepper keeps it (paper 002, Eq. 1):
+the stress ``sigma`` at the last change of the active set, the *rate field* v (the stress
+every step adds while the active set stays the same, 2 mu eps_step sum_active sign G(r -
+r_a)) and the number k of steps since, so that the current stress is sigma + k v. Sites are
+indexed i = x L + y on the periodic L x L lattice; a rate field has planes [0] stress and,
+with tracers, [1], [2] the displacement per step (:mod:`epmsweep.model.lattice.tracers`).
 """
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
+from epmsweep.model.histogram import uniform_slot
 
-@njit(cache=True)
-def add_stress_real_space(sigma, g_r, act, d_eps, n_act, two_mu):
-    """sigma[x, y] += 2 mu sum_a d_eps[a] G(x - x_a, y - y_a); returns max |sigma| afterwards."""
+#: LLVM may reorder the max reductions below (exact in any order): they vectorise.
+_REDUCE = {"nnan", "ninf", "nsz", "reassoc"}
+
+DRIFT, VMAX, EXCESS = 0, 1, 2  # slots of the thinning bins' bound (transitions.Binning)
+
+
+@njit(cache=True, inline="always")
+def stress_of(i, sigma, v, k):
+    """Exact current stress of site i (flat index)."""
     L = sigma.shape[0]
-    for a in range(n_act):
-        xa, ya, c = act[a] // L, act[a] % L, two_mu * d_eps[a]
-        for x in range(L):
-            dx = x - xa
-            if dx < 0:
-                dx += L
-            row = g_r[dx]
-            for y in range(ya, L):
-                sigma[x, y] += c * row[y - ya]
-            for y in range(ya):
-                sigma[x, y] += c * row[y - ya + L]
-    return np.abs(sigma).max()
+    x, y = i // L, i % L
+    return sigma[x, y] + k * v[0, x, y]
 
 
 @njit(cache=True)
-def add_field(sigma, delta):
-    """sigma += delta in place; returns max |sigma| (one pass, no temporaries)."""
-    s_max = 0.0
-    for x in range(sigma.shape[0]):
-        for y in range(sigma.shape[1]):
-            v = sigma[x, y] + delta[x, y]
-            sigma[x, y] = v
-            if abs(v) > s_max:
-                s_max = abs(v)
-    return s_max
+def current_stress(sigma, v, k, out):
+    """The whole current stress field, sigma_base + k v, into ``out``."""
+    out[:] = sigma + k * v[0]
 
 
 @njit(cache=True)
-def strain_increments(act, n_act, sign, eps_step, d_eps):
-    """d eps = sign * eps_step on each active site, eps_step = eps0 dt / (divisor tau)."""
-    L = sign.shape[0]
-    for a in range(n_act):
-        i = act[a]
-        d_eps[a] = sign[i // L, i % L] * eps_step
+def histogram_current(sigma, v, k, bins, counts):
+    """Add the current stress of every site to ``counts`` (equal ``bins``, uniform_slot layout)."""
+    L = sigma.shape[0]
+    for x in range(L):
+        for y in range(L):
+            counts[uniform_slot(sigma[x, y] + k * v[0, x, y], bins)] += 1.0
 
 
 @njit(cache=True)
-def scatter(act, values, n_act, field):
-    """Dense field with ``values`` on the active sites (for the FFT path)."""
-    field[:] = 0.0
-    L = field.shape[0]
-    for a in range(n_act):
-        field[act[a] // L, act[a] % L] = values[a]
+def stress_at(sites, sigma, v, k, out):
+    """Exact current stresses of ``sites`` (flat indices, e.g. the C_sigma probes)."""
+    for j in range(sites.size):
+        out[j] = stress_of(sites[j], sigma, v, k)
+
+
+@njit(cache=True, fastmath=_REDUCE)
+def bring_up_to_date(sigma, v, k, bins):
+    """sigma_base += k v, k = 0 (after a change of the active set); updates the drift since
+    the last sort."""
+    kk = k[0]
+    if kk == 0:
+        return
+    L = sigma.shape[0]
+    v0, sorted_ = v[0], bins.sigma_sorted
+    drift = 0.0
+    for x in range(L):
+        for y in range(L):
+            s = sigma[x, y] + kk * v0[x, y]
+            sigma[x, y] = s
+            drift = max(drift, abs(s - sorted_[x, y]))
+    bins.bound[DRIFT] = drift
+    k[0] = 0
+
+
+@njit(cache=True)
+def add_kernels(values, kernel, sites, coeffs, n):
+    """values[m, r] += sum_a coeffs[a] kernel[m, r - r_a] for the first n ``sites`` (periodic)."""
+    C, L = values.shape[0], values.shape[1]
+    for a in range(n):
+        xa, ya, c = sites[a] // L, sites[a] % L, coeffs[a]
+        for m in range(C):
+            out, ker = values[m], kernel[m]
+            for x in range(L):
+                dx = x - xa
+                if dx < 0:
+                    dx += L
+                row, dst = ker[dx], out[x]
+                for y in range(ya, L):
+                    dst[y] += c * row[y - ya]
+                for y in range(ya):
+                    dst[y] += c * row[y + L - ya]
+
+
+@njit(cache=True, fastmath=_REDUCE)
+def inactive_vmax(v, active, bins):
+    """bound[VMAX] = the largest |v| of an inactive site."""
+    L = active.shape[0]
+    v0 = v[0]
+    vmax = 0.0
+    for x in range(L):
+        for y in range(L):
+            if not active[x, y]:
+                vmax = max(vmax, abs(v0[x, y]))
+    bins.bound[VMAX] = vmax

@@ -22,9 +22,8 @@ from epmsweep.model.histogram import UniformBins, density, histogram_add, log_ed
 from epmsweep.model.jit import bind
 from epmsweep.model.lattice.observables import TimeCorrelations
 from epmsweep.model.lattice.propagator import Propagator, eshelby
-from epmsweep.model.lattice.transitions import (Binning, Dynamics, RateField, Sites, Tracers, bring_up_to_date,
-                                                current_stress, histogram_current, inactive_vmax, run_steps,
-                                                sort_into_bins, stress_at)
+from epmsweep.model.lattice.field import bring_up_to_date, current_stress, histogram_current, inactive_vmax, stress_at
+from epmsweep.model.lattice.transitions import Binning, Dynamics, RateField, Sites, Tracers, run_steps, sort_into_bins
 from epmsweep.model.rules import stress_edges
 from epmsweep.model.run_length import Chunk, RunLength, burn_in, measure, run_length_results
 

@@ -7,23 +7,28 @@ with probability rate dt and an active one deactivates with probability dt/tau_r
 with ``stop_at_zero``, when its stress has reached the opposite sign of its event); each
 site makes at most one transition per step.
 
-**Rate field.** Between two changes of the set of active sites, every step adds the same
-stress increment to every site, v = 2 mu eps_step sum_{active p} sign_p G(r - r_p) (Eq. 1 of
-paper 002), and moves tracers by the same displacement field. So the stepper keeps the
-stress ``sigma_base`` of the last change, the *rate field* v (and the tracers'
-displacement per step, when there are tracers) and the number k of steps since: the
-stress of site i is exactly sigma_base_i + k v_i, evaluated in O(1) where the dynamics
-needs it. Only a change of the active set costs O(N): the field is brought up to date
-(sigma_base += k v) and the rate field gets one shifted real-space kernel per changed
-site, or, when more sites changed than ``max_changes``, is recomputed by FFT from the
-active set (by the caller, :mod:`epmsweep.model.lattice.stepped`). The cost per unit time
-therefore falls with the activity: O(N) per activation and deactivation, not per step.
+**Rate field** (:mod:`epmsweep.model.lattice.field`). Between two changes of the set of
+active sites, every step adds the same stress increment to every site, v = 2 mu eps_step
+sum_{active p} sign_p G(r - r_p) (Eq. 1 of paper 002), and moves tracers by the same
+displacement field. So the stepper keeps the stress ``sigma_base`` of the last change, the
+rate field and the number k of steps since: the stress of site i is exactly sigma_base_i
++ k v_i, evaluated in O(1) where the dynamics needs it. Only a change of the active set
+costs O(N): the field is brought up to date (sigma_base += k v) and the rate field gets
+one shifted real-space kernel per changed site, or, when more sites changed than
+``max_changes``, is recomputed by FFT from the active set (by the caller,
+:mod:`epmsweep.model.lattice.stepped`). The cost per unit time therefore falls with the
+activity: O(N) per activation and deactivation, not per step.
 
-**Activations** are exact Bernoulli trials drawn by thinning with geometric skips: the sites
-are binned by |sigma_base| (a counting sort at each change), and every site of bin b has
-|sigma| <= top_b + k vtop_b (vtop_b the largest |v| in the bin), so its rate is below
-the rule's bound there, p_b = dt rate_bound; candidates are found by skipping
-Geometric(p_b) sites and accepted with probability p_i / p_b.
+**Activations** are exact Bernoulli trials drawn by thinning with geometric skips. The
+sites are binned by |sigma_base| at a *sort*; since then every site's base stress has
+moved by at most ``DRIFT`` (the largest |sigma_base - sigma_sorted|, updated at each
+change) and its current stress by at most k ``VMAX`` more (the largest |v| of an inactive
+site), so every inactive site of bin b has |sigma| <= top_b + DRIFT + k VMAX and its rate
+is below the rule's bound there, p_b = dt rate_bound. Candidates are found by skipping
+Geometric(p_b) sites and accepted with probability p_i / p_b. The bound loosens as the
+sites drift; the bins are sorted again once the extra candidates it has cost since the
+last sort exceed ``Dynamics.resort_after`` (about what a sort costs), which keeps the
+total within twice the better of sorting at every change and never sorting.
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from epmsweep.model.histogram import edge_slot, uniform_slot
+from epmsweep.model.histogram import edge_slot
 from epmsweep.model.jit import cache_own_types_only
 from epmsweep.model.lattice.activation import activation, rate_bound
+from epmsweep.model.lattice.field import DRIFT, EXCESS, VMAX, add_kernels, bring_up_to_date, inactive_vmax, stress_of
+from epmsweep.model.lattice.tracers import move_tracers
 
 
 class Sites(NamedTuple):
@@ -79,8 +86,6 @@ class Binning(NamedTuple):
     bound: np.ndarray  # float64[3]: DRIFT, VMAX, EXCESS (candidates drawn beyond p_sorted since the sort)
 
 
-DRIFT, VMAX, EXCESS = 0, 1, 2
-
 
 class Tracers(NamedTuple):
     """Tracer positions (unwrapped, lattice units) and their displacement in the last step."""
@@ -97,91 +102,6 @@ class Dynamics(NamedTuple):
     tau_res: float
     stop_at_zero: bool
     resort_after: float
-
-
-@njit(cache=True, inline="always")
-def _stress(i, sigma, v, k):
-    """Exact current stress of site i (flat index)."""
-    L = sigma.shape[0]
-    x, y = i // L, i % L
-    return sigma[x, y] + k * v[0, x, y]
-
-
-@njit(cache=True)
-def current_stress(sigma, v, k, out):
-    """The whole current stress field, sigma_base + k v, into ``out``."""
-    out[:] = sigma + k * v[0]
-
-
-@njit(cache=True)
-def histogram_current(sigma, v, k, bins, counts):
-    """Add the current stress of every site to ``counts`` (equal ``bins``, uniform_slot layout)."""
-    L = sigma.shape[0]
-    for x in range(L):
-        for y in range(L):
-            counts[uniform_slot(sigma[x, y] + k * v[0, x, y], bins)] += 1.0
-
-
-@njit(cache=True)
-def stress_at(sites, sigma, v, k, out):
-    """Exact current stresses of ``sites`` (flat indices, e.g. the C_sigma probes)."""
-    for j in range(sites.size):
-        out[j] = _stress(sites[j], sigma, v, k)
-
-
-#: LLVM may reorder the max reductions below (exact in any order): they vectorise.
-_REDUCE = {"nnan", "ninf", "nsz", "reassoc"}
-
-
-@njit(cache=True, fastmath=_REDUCE)
-def bring_up_to_date(sigma, v, k, bins):
-    """sigma_base += k v, k = 0 (after a change of the active set); updates the drift since
-    the last sort."""
-    kk = k[0]
-    if kk == 0:
-        return
-    L = sigma.shape[0]
-    v0, sorted_ = v[0], bins.sigma_sorted
-    drift = 0.0
-    for x in range(L):
-        for y in range(L):
-            s = sigma[x, y] + kk * v0[x, y]
-            sigma[x, y] = s
-            drift = max(drift, abs(s - sorted_[x, y]))
-    bins.bound[DRIFT] = drift
-    k[0] = 0
-
-
-@njit(cache=True)
-def add_kernels(values, kernel, sites, coeffs, n):
-    """values[m, r] += sum_a coeffs[a] kernel[m, r - r_a] for the first n ``sites`` (periodic)."""
-    C, L = values.shape[0], values.shape[1]
-    for a in range(n):
-        xa, ya, c = sites[a] // L, sites[a] % L, coeffs[a]
-        for m in range(C):
-            out, ker = values[m], kernel[m]
-            for x in range(L):
-                dx = x - xa
-                if dx < 0:
-                    dx += L
-                row, dst = ker[dx], out[x]
-                for y in range(ya, L):
-                    dst[y] += c * row[y - ya]
-                for y in range(ya):
-                    dst[y] += c * row[y + L - ya]
-
-
-@njit(cache=True, fastmath=_REDUCE)
-def inactive_vmax(v, active, bins):
-    """bound[VMAX] = the largest |v| of an inactive site."""
-    L = active.shape[0]
-    v0 = v[0]
-    vmax = 0.0
-    for x in range(L):
-        for y in range(L):
-            if not active[x, y]:
-                vmax = max(vmax, abs(v0[x, y]))
-    bins.bound[VMAX] = vmax
 
 
 @cache_own_types_only
@@ -214,26 +134,6 @@ def sort_into_bins(sigma, rule, dt, bins):
     bins.sigma_sorted[:] = sigma
     bins.bound[DRIFT] = 0.0
     bins.bound[EXCESS] = 0.0
-
-
-@njit(cache=True)
-def move_tracers(tracers, values):
-    """Each tracer moves by the displacement per step, values[1:3], interpolated
-    bilinearly at its position on the periodic lattice (positions unwrapped)."""
-    pos, disp = tracers.pos, tracers.disp
-    L = values.shape[1]
-    for j in range(pos.shape[0]):
-        fx, fy = math.floor(pos[j, 0]), math.floor(pos[j, 1])
-        wx, wy = pos[j, 0] - fx, pos[j, 1] - fy
-        x0, y0 = int(fx) % L, int(fy) % L
-        x1 = x0 + 1 if x0 + 1 < L else 0
-        y1 = y0 + 1 if y0 + 1 < L else 0
-        w00, w10, w01, w11 = (1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy
-        for m in range(2):
-            u = values[m + 1]
-            d = w00 * u[x0, y0] + w10 * u[x1, y0] + w01 * u[x0, y1] + w11 * u[x1, y1]
-            disp[j, m] = d
-            pos[j, m] += d
 
 
 @cache_own_types_only
@@ -283,7 +183,7 @@ def run_steps(n_steps, max_changes, sites, rates, bins, tracers, rule, dyn, rng,
                 i = bins.sites[j]
                 if active[i // L, i % L]:
                     continue
-                rate, p_plus = activation(rule, _stress(i, sigma, v, kk))
+                rate, p_plus = activation(rule, stress_of(i, sigma, v, kk))
                 p_i = min(rate * dt, 1.0)
                 if p_i >= p_b or rng.random() * p_b < p_i:
                     changed[n_new] = i
@@ -297,7 +197,7 @@ def run_steps(n_steps, max_changes, sites, rates, bins, tracers, rule, dyn, rng,
             x, y = i // L, i % L
             ends = rng.random() < q_end
             if not ends and dyn.stop_at_zero:
-                ends = sign[x, y] * _stress(i, sigma, v, kk) <= 0.0
+                ends = sign[x, y] * stress_of(i, sigma, v, kk) <= 0.0
             if ends:
                 active[x, y] = 0
                 n_end += 1

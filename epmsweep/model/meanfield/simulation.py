@@ -33,7 +33,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from epmsweep.model import events
-from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value
+from epmsweep.model.core import Coord, Field, Model, Output, OutputSpec, Value
 from epmsweep.model.events import METHODS, EngineParams
 from epmsweep.model.histogram import UniformBins, density
 from epmsweep.model.jit import bind
