@@ -13,7 +13,9 @@ import pytest
 import xarray as xr
 
 from epmsweep.model import get_model
+from epmsweep.analysis.selection import missing_note, select
 from epmsweep.model.run_length import DRIFT_LIMIT, Chunk, RunLength, burn_in, drift, measure
+from epmsweep.sweep import store
 
 LATTICE = get_model("lattice")
 AUTO = RunLength(None, None, relaxations=5.0, max_burn_in=1e4, max_duration=1e5, target_rel_err=0.01)
@@ -169,8 +171,8 @@ def test_burn_in_cost_is_linear_in_its_length():
 
 def test_a_lattice_run_capped_far_too_short_is_flagged_and_listed_by_status(tmp_path):
     """T = 0.07 from the cold start with max_burn_in = 20 tau (1/nu ~ 500 tau): the burn-in
-    cannot pass its test, the point is stored with stationary = 0, and `epmsweep status`
-    and `show` list it."""
+    cannot pass its test, the point is stored with stationary = 0, `epmsweep status` and
+    `show` list it, the report page lists it and its figures say so."""
     args = ["run", "lattice", "--T", "0.07,0.3", "--set", "L=16", "--set", "max_burn_in=20", "--set", "n_tracers=0",
             "--set", "duration=20", "--set", "q_modes=4", "--cluster", "sync", "--out", "s.zarr"]
     run = subprocess.run([sys.executable, "-m", "epmsweep", *args], cwd=tmp_path, capture_output=True, text=True,
@@ -182,3 +184,10 @@ def test_a_lattice_run_capped_far_too_short_is_flagged_and_listed_by_status(tmp_
         out = subprocess.run([sys.executable, "-m", "epmsweep", command, "s.zarr"], cwd=tmp_path, capture_output=True,
                              text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
         assert "not shown stationary" in out.stdout and "T=0.07" in out.stdout, out.stdout
+    report = subprocess.run([sys.executable, "-m", "epmsweep", "report", "s.zarr", "-o", "rep"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "Points to check" in page and "T=0.07" in page
+    sub, _ = select(ds, store.read_spec(tmp_path / "s.zarr"), ("T",), {})
+    assert "not shown stationary: T = 0.07" in missing_note(sub)

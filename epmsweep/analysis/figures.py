@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from epmsweep.analysis import fits  # noqa: E402
-from epmsweep.analysis.selection import done_mean, missing_note, parameter, select  # noqa: E402
+from epmsweep.analysis.selection import done_mean, missing_note, parameter, select, unsettled  # noqa: E402
 from epmsweep.analysis.store_fits import fit_store  # noqa: E402
 from epmsweep.model.meanfield import theory  # noqa: E402
 from epmsweep.model.meanfield.fokker_planck import solve_stationary  # noqa: E402
@@ -247,7 +247,9 @@ def _lattice_curves(ds, spec, sel, var: str, xlabel: str, ylabel: str, title: st
         x = point[x_dim].values
         if scale is not None:
             x, mean, err = scale(point, x, mean, err)
-        ax.errorbar(x, mean, yerr=err.fillna(0), fmt="o-", ms=3, label=f"T = {T:g}")
+        settled = not bool(unsettled(point))
+        ax.errorbar(x, mean, yerr=err.fillna(0), fmt="o-", ms=3, mfc=None if settled else "none",
+                    label=f"T = {T:g}" + ("" if settled else " (not stationary)"))
     ax.set_xscale("log" if logx else "linear")
     if logy:
         ax.set_yscale("log")

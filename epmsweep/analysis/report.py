@@ -59,6 +59,8 @@ def _page(path, info, written, fit_rows, problems) -> str:
               + (" &mdash; figures and fits use the done points only" if missing else ""))
     failures = "".join(f"<li>{e(', '.join(f'{k}={v:g}' for k, v in where.items()))}: {e(line)}</li>"
                        for where, line in info["failures"])
+    flagged = "".join(f"<li>{e(', '.join(f'{k}={v:g}' for k, v in where.items()))}: {e(why)}</li>"
+                      for where, why in info["flagged"])
     fits_html = "".join(f"<tr><td>{e(k)}</td><td>{e(n)}</td><td>{v:.6g}</td><td>{err:.2g}</td></tr>"
                         for k, n, v, err in fit_rows)
     figs_html = "".join(f'<figure><img src="{e(k)}.png" alt="{e(figures.FIGURES[k].title)}" '
@@ -77,6 +79,7 @@ pre{{background:#f6f6f6;padding:8px;overflow:auto}}</style></head><body>
 epmsweep {e(str(attrs.get('epmsweep_version', '?')))}, created {e(str(attrs.get('created', '?')))}<br>
 {status}<br>Wall time: {e(wall_text)}</p>
 {f'<h2>Failed points</h2><ul>{failures}</ul>' if failures else ''}
+{f'<h2>Points to check</h2><p>Done, but not shown stationary or short of the target error: run them longer (max_burn_in, max_duration) or read them with care.</p><ul>{flagged}</ul>' if flagged else ''}
 <h2>Figures</h2>{figs_html or '<p>No figure applies to this store.</p>'}
 <h2>Fits</h2>{f'<table><tr><th>fit</th><th>parameter</th><th>value</th><th>standard error</th></tr>{fits_html}</table>' if fits_html else '<p>No fit applies.</p>'}
 {f'<h2>Not drawn</h2><ul>{problems_html}</ul>' if problems_html else ''}

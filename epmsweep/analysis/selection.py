@@ -54,7 +54,22 @@ def done_mean(da: xr.DataArray, status: xr.DataArray) -> tuple[xr.DataArray, xr.
     return mean, err
 
 
+def unsettled(sub: xr.Dataset) -> xr.DataArray:
+    """Per grid point of the slice: whether a done replica is not shown stationary (its run
+    stopped at max_burn_in unconverged, or its measurement's halves differ)."""
+    if "stationary" not in sub:
+        return xr.zeros_like(sub.status.isel(replica=0), dtype=bool)
+    return ((sub.status == 1) & (sub.stationary == 0)).any("replica")
+
+
 def missing_note(sub: xr.Dataset) -> str:
+    """What the figure lacks or should be read with care for: missing and unsettled points."""
     status = sub.status.values
     missing = int((status != 1).sum())
-    return f"{missing} of {status.size} points missing (pending or failed)" if missing else ""
+    notes = [f"{missing} of {status.size} points missing (pending or failed)"] if missing else []
+    flagged = unsettled(sub)
+    if bool(flagged.any()):
+        where = "; ".join(", ".join(f"{d} = {float(sub[d][i]):g}" for d, i in zip(flagged.dims, idx))
+                          for idx in np.argwhere(flagged.values)) if flagged.ndim else "this point"
+        notes.append(f"not shown stationary: {where}")
+    return "; ".join(notes)
