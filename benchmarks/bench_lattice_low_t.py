@@ -33,7 +33,7 @@ from epmsweep.model.lattice.propagator import eshelby  # noqa: E402
 #: Burn-in (tau) per temperature, from a cold start: several relaxation times 1/nu down to
 #: T = 0.07; at T <= 0.05 (1/nu ~ 1e4 tau and more) the state is still heating up, so the
 #: activity of each row is printed with it.
-BURN_IN = {0.2: 50.0, 0.1: 500.0, 0.07: 2500.0, 0.05: 5000.0, 0.04: 5000.0}
+BURN_IN = {0.2: 50.0, 0.1: 500.0, 0.075: 2000.0, 0.07: 2500.0, 0.05: 5000.0, 0.04: 5000.0}
 
 
 def model_cost(L: int, T: float, tracers: int, dt: float, lengths: tuple[float, float],

@@ -10,8 +10,8 @@ Each case runs ``get_model(name).run(params, settings, seed)`` (exactly what a s
 worker writes into the store) and hashes the raw bytes, dtype and shape of every output.
 The cases cover the mean-field simulation in each method (auto switching both ways,
 thinning, direct; sweep and time units), the Fokker-Planck solver (stationary and
-relaxing, exact and approximate rates), the lattice with each rule (dense, lazy and FFT
-paths, both channel variants, stop-at-zero, tracers, the event-driven rule in each
+relaxing, exact and approximate rates), the lattice with each rule (real-space and FFT
+rate-field paths, stop-at-zero, both starts, tracers, the event-driven rule in each
 method) and the probe. Fingerprints are exact: they hold on one machine and library
 build, not necessarily across CPUs or numba/numpy versions.
 """
@@ -43,12 +43,11 @@ CASES: dict[str, tuple[str, dict, dict, int]] = {
     "meanfield-fp-mct": ("meanfield-fp", {"T": 0.4}, {"rate": "mct", "n_times": 0}, 0),
     "meanfield-fp-high-T": ("meanfield-fp", {"T": 1.0}, {"rate": "high-T", "n_times": 3, "initial": "y"}, 0),
     "meanfield-fp-low-T": ("meanfield-fp", {"T": 0.05}, {"rate": "low-T", "n_times": 0}, 0),
-    "lattice-thermal-lazy": ("lattice", {**LAT, "T": 0.07}, LAT_SHORT, 6),
-    "lattice-thermal-dense": ("lattice", {**LAT, "T": 0.3}, LAT_SHORT, 7),
+    "lattice-thermal-low-activity": ("lattice", {**LAT, "T": 0.07}, LAT_SHORT, 6),
+    "lattice-thermal-high-activity": ("lattice", {**LAT, "T": 0.3}, LAT_SHORT, 7),
     "lattice-thermal-fft": ("lattice", {"L": 32, "T": 0.5}, {**LAT_SHORT, "propagator": "lattice"}, 8),
-    "lattice-thermal-two-channels-stop": ("lattice", {**LAT, "T": 0.15},
-                                          {**LAT_SHORT, "channels": "two", "stop_at_zero": True}, 9),
-    "lattice-thermal-two-channels-hot": ("lattice", {**LAT, "T": 0.4}, {**LAT_SHORT, "channels": "two"}, 17),
+    "lattice-thermal-stop-at-zero": ("lattice", {**LAT, "T": 0.15}, {**LAT_SHORT, "stop_at_zero": True}, 9),
+    "lattice-thermal-gaussian-start": ("lattice", {**LAT, "T": 0.4}, {**LAT_SHORT, "initial": "gaussian"}, 17),
     "lattice-thermal-conserved-no-tracers": ("lattice", {**LAT, "T": 0.1},
                                              {**LAT_SHORT, "q0_mode": "conserved", "n_tracers": 0}, 10),
     "lattice-random": ("lattice", {**LAT, "activity": 0.02}, {**LAT_SHORT, "rules": "ferrero-random"}, 11),

@@ -194,7 +194,8 @@ def show(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A swe
         raise _fail(str(err)) from None
     ds = xr.open_zarr(store_path)
     out_console.print(f"{store_path}: model {spec.model}, sweep {spec.name!r}, seed {spec.seed}, created "
-                      f"{ds.attrs.get('created')}, epmsweep {ds.attrs.get('epmsweep_version')}", highlight=False)
+                      f"{ds.attrs.get('created')}, epmsweep {ds.attrs.get('epmsweep_version')}"
+                      + (f", annealed along {spec.anneal} (high to low)" if spec.anneal else ""), highlight=False)
     axes = Table("axis", "size", "values", "units", "meaning", title="axes")
     for dim in ds.status.dims:
         values = ds[dim].values

@@ -8,12 +8,10 @@ with tracers, [1], [2] the displacement per step (:mod:`epmsweep.model.lattice.t
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from epmsweep.model.histogram import uniform_slot
-
-#: LLVM may reorder the max reductions below (exact in any order): they vectorise.
-_REDUCE = {"nnan", "ninf", "nsz", "reassoc"}
 
 DRIFT, VMAX, EXCESS = 0, 1, 2  # slots of the thinning bins' bound (transitions.Binning)
 
@@ -48,22 +46,31 @@ def stress_at(sites, sigma, v, k, out):
         out[j] = stress_of(sites[j], sigma, v, k)
 
 
-@njit(cache=True, fastmath=_REDUCE)
+@njit(cache=True)
+def abs_max(values):
+    """max |values| of a float64 array, exactly, as the largest bit pattern with the sign
+    bit cleared (for non-negative IEEE doubles the integer order is the float order): an
+    integer max reduction vectorises where numba's float max does not, ~10x faster."""
+    bits = values.ravel().view(np.int64)
+    top = 0
+    for i in range(bits.size):
+        top = max(top, bits[i] & 0x7FFFFFFFFFFFFFFF)
+    return np.array([top]).view(np.float64)[0]
+
+
+@njit(cache=True)
 def bring_up_to_date(sigma, v, k, bins):
     """sigma_base += k v, k = 0 (after a change of the active set); updates the drift since
-    the last sort."""
+    the last sort, max |sigma_base - sigma_sorted|."""
     kk = k[0]
     if kk == 0:
         return
-    L = sigma.shape[0]
-    v0, sorted_ = v[0], bins.sigma_sorted
-    drift = 0.0
-    for x in range(L):
-        for y in range(L):
-            s = sigma[x, y] + kk * v0[x, y]
-            sigma[x, y] = s
-            drift = max(drift, abs(s - sorted_[x, y]))
-    bins.bound[DRIFT] = drift
+    flat, rate, kept, diff = sigma.ravel(), v[0].ravel(), bins.sigma_sorted.ravel(), bins.scratch.ravel()
+    for i in range(flat.size):
+        s = flat[i] + kk * rate[i]
+        flat[i] = s
+        diff[i] = s - kept[i]
+    bins.bound[DRIFT] = abs_max(diff)
     k[0] = 0
 
 
@@ -86,14 +93,10 @@ def add_kernels(values, kernel, sites, coeffs, n):
                     dst[y] += c * row[y + L - ya]
 
 
-@njit(cache=True, fastmath=_REDUCE)
+@njit(cache=True)
 def inactive_vmax(v, active, bins):
     """bound[VMAX] = the largest |v| of an inactive site."""
-    L = active.shape[0]
-    v0 = v[0]
-    vmax = 0.0
-    for x in range(L):
-        for y in range(L):
-            if not active[x, y]:
-                vmax = max(vmax, abs(v0[x, y]))
-    bins.bound[VMAX] = vmax
+    rate, on, masked = v[0].ravel(), active.ravel(), bins.scratch.ravel()
+    for i in range(rate.size):
+        masked[i] = rate[i] * (1 - on[i])
+    bins.bound[VMAX] = abs_max(masked)

@@ -42,7 +42,8 @@ from numba import njit
 from epmsweep.model.histogram import edge_slot
 from epmsweep.model.jit import cache_own_types_only
 from epmsweep.model.lattice.activation import activation, rate_bound
-from epmsweep.model.lattice.field import DRIFT, EXCESS, VMAX, add_kernels, bring_up_to_date, inactive_vmax, stress_of
+from epmsweep.model.lattice.field import (DRIFT, EXCESS, VMAX, abs_max, add_kernels, bring_up_to_date, inactive_vmax,
+                                          stress_of)
 from epmsweep.model.lattice.tracers import move_tracers
 
 
@@ -84,6 +85,9 @@ class Binning(NamedTuple):
     p_sorted: np.ndarray  # float64[bins]: per-step candidate probability of each bin at the sort
     sigma_sorted: np.ndarray  # float64[L, L]
     bound: np.ndarray  # float64[3]: DRIFT, VMAX, EXCESS (candidates drawn beyond p_sorted since the sort)
+    which: np.ndarray  # int32[N]: scratch, each site's bin
+    fill: np.ndarray  # int64[bins]: scratch, sites placed per bin
+    scratch: np.ndarray  # float64[L, L]
 
 
 
@@ -109,29 +113,28 @@ class Dynamics(NamedTuple):
 def sort_into_bins(sigma, rule, dt, bins):
     """Counting sort of the sites by |sigma_base| into equal bins up to its maximum; the
     drift and excess counters start afresh."""
-    start, sites, top = bins.start, bins.sites, bins.top
+    start, sites, top, which = bins.start, bins.sites, bins.top, bins.which
     n_bins = top.size
-    L = sigma.shape[0]
-    n = L * L
-    s_max = np.abs(sigma).max()
+    flat, kept = sigma.ravel(), bins.sigma_sorted.ravel()
+    n = flat.size
+    kept[:] = flat
+    s_max = abs_max(flat)
     scale = n_bins / s_max if s_max > 0 else 0.0
-    counts = np.zeros(n_bins + 1, np.int64)
-    which = np.empty(n, np.int32)
-    flat = sigma.ravel()
+    start[:] = 0
     for i in range(n):
         b = min(int(abs(flat[i]) * scale), n_bins - 1)
         which[i] = b
-        counts[b + 1] += 1
+        start[b + 1] += 1
     width = s_max / n_bins if s_max > 0 else 1.0
     for b in range(n_bins):
-        start[b + 1] = start[b] + counts[b + 1]
+        start[b + 1] += start[b]
         top[b] = (b + 1) * width
         bins.p_sorted[b] = min(rate_bound(rule, top[b]) * dt, 1.0)
-    fill = start[:n_bins].copy()
-    for i in range(n):
-        sites[fill[which[i]]] = i
-        fill[which[i]] += 1
-    bins.sigma_sorted[:] = sigma
+    for i in range(n):  # fill each bin from its end, so start[b] ends at the bin's first slot
+        b = which[i]
+        sites[start[b + 1] - 1 - bins.fill[b]] = i
+        bins.fill[b] += 1
+    bins.fill[:] = 0
     bins.bound[DRIFT] = 0.0
     bins.bound[EXCESS] = 0.0
 
