@@ -125,7 +125,7 @@ def sort_into_bins(sigma, rule, dt, bins):
         b = min(int(abs(flat[i]) * scale), n_bins - 1)
         which[i] = b
         start[b + 1] += 1
-    width = s_max / n_bins if s_max > 0 else 1.0
+    width = s_max / n_bins  # 0 for a cold lattice: every site in bin 0, bounded by its drift alone
     for b in range(n_bins):
         start[b + 1] += start[b]
         top[b] = (b + 1) * width
@@ -223,6 +223,9 @@ def run_steps(n_steps, max_changes, sites, rates, bins, tracers, rule, dyn, rng,
         sites.stats[1] += kept
         sites.stats[2] += n_new
         if n_new + n_end == 0:
+            if bins.bound[EXCESS] > dyn.resort_after:  # k v has loosened the bound: fold it in, sort again
+                bring_up_to_date(sigma, v, k, bins)
+                sort_into_bins(sigma, rule, dt, bins)
             continue
         bring_up_to_date(sigma, v, k, bins)
         if n_new + n_end > max_changes:
