@@ -23,7 +23,8 @@ from epmsweep.model.jit import bind
 from epmsweep.model.lattice.observables import TimeCorrelations
 from epmsweep.model.lattice.propagator import Propagator, eshelby
 from epmsweep.model.lattice.field import bring_up_to_date, current_stress, histogram_current, inactive_vmax, stress_at
-from epmsweep.model.lattice.transitions import Binning, Dynamics, RateField, Sites, Tracers, run_steps, sort_into_bins
+from epmsweep.model.lattice.transitions import (Binning, Dynamics, RateField, Sites, Tracers, one_bin, run_steps,
+                                                sort_into_bins)
 from epmsweep.model.rules import stress_edges
 from epmsweep.model.run_length import Chunk, RunLength, burn_in, measure, run_length_results
 
@@ -67,6 +68,7 @@ class TimeSteppedLattice:
         self.fft_threshold = max(1, int(_FFT_SITES_PER_LOG2N * math.log2(n)))
         # the kernels bound to these arguments' types (see epmsweep.model.jit.bind)
         self._sort = bind(sort_into_bins, self.sites.sigma, rule, dyn.dt, self.bins)
+        self._one_bin = bind(one_bin, self.sites.sigma, rule, dyn.dt, self.bins)
         self._run = bind(run_steps, 1, 1, self.sites, self.rates, self.bins, self.tracers, rule, dyn, rng, True)
         self._sort(self.sites.sigma, rule, dyn.dt, self.bins)
 
@@ -110,7 +112,7 @@ class TimeSteppedLattice:
                                         self.rule, self.dyn, self.rng, measuring)
             left -= done
             if needs_fft or self.rates.increments[0] > _RECOMPUTE_EVERY:
-                self.recompute_rates()
+                self.recompute_rates(sort=not needs_fft)
 
     def set_active(self, active: np.ndarray, sign: np.ndarray) -> None:
         """Make the sites of ``active`` (1) active with the event signs ``sign`` (a state
@@ -122,9 +124,10 @@ class TimeSteppedLattice:
         self.sites.n_act[0] = on.size
         self.recompute_rates()
 
-    def recompute_rates(self) -> None:
+    def recompute_rates(self, sort: bool = True) -> None:
         """The rate field afresh by FFT from the active set (exact up to the FFT's round-off),
-        the field brought up to date first; then the bins."""
+        the field brought up to date first; then the bins: sorted, or (at high activity, where
+        this runs every step and most sites are candidates anyway) one bin of all sites."""
         bring_up_to_date(self.sites.sigma, self.rates.values, self.rates.k, self.bins)
         L, n = self.prop.L, self.n_active
         signs = np.zeros((L, L))
@@ -135,7 +138,7 @@ class TimeSteppedLattice:
             self.rates.values[m] = scipy.fft.irfft2(kernel_q * f, s=(L, L))
         self.rates.increments[0] = 0
         inactive_vmax(self.rates.values, self.sites.active, self.bins)
-        self._sort(self.sites.sigma, self.rule, self.dyn.dt, self.bins)
+        (self._sort if sort else self._one_bin)(self.sites.sigma, self.rule, self.dyn.dt, self.bins)
 
     def histogram_stress(self, bins: UniformBins, counts: np.ndarray) -> None:
         """Add the current stress of every site to ``counts`` (uniform_slot layout)."""

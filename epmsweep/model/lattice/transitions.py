@@ -141,6 +141,24 @@ def sort_into_bins(sigma, rule, dt, bins):
 
 @cache_own_types_only
 @njit(cache=True)
+def one_bin(sigma, rule, dt, bins):
+    """All sites in bin 0, bounded by max |sigma_base| (no sort); the other bins empty."""
+    flat = sigma.ravel()
+    n = flat.size
+    bins.sigma_sorted.ravel()[:] = flat
+    s_max = abs_max(flat)
+    for i in range(n):
+        bins.sites[i] = i
+    bins.start[0] = 0
+    bins.start[1:] = n
+    bins.top[:] = s_max
+    bins.p_sorted[:] = min(rate_bound(rule, s_max) * dt, 1.0)
+    bins.bound[DRIFT] = 0.0
+    bins.bound[EXCESS] = 0.0
+
+
+@cache_own_types_only
+@njit(cache=True)
 def run_steps(n_steps, max_changes, sites, rates, bins, tracers, rule, dyn, rng, measuring):
     """Up to ``n_steps`` steps (see the module docstring). Stops early after a step in which
     more than ``max_changes`` sites changed: the field is then up to date and the caller
