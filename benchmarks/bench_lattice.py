@@ -91,7 +91,7 @@ def main() -> None:
     event_rows = []
     for L in (64, 128):
         for T in (0.3, 0.1):
-            settings = {"rules": "baron-biroli", "burn_in": 20.0, "duration": 20.0, "n_windows": 2}
+            settings = {"rules": "baron-biroli", "burn_in": 20.0, "duration": 20.0, "n_windows": 4}
             model.run({"T": T, "L": L}, settings, seed=0)  # compile
             start = time.perf_counter()
             out = model.run({"T": T, "L": L}, {**settings, "duration": 100.0}, seed=1)

@@ -13,7 +13,7 @@ from numba import njit
 
 from epmsweep.model.histogram import uniform_slot
 
-DRIFT, VMAX, EXCESS = 0, 1, 2  # slots of the thinning bins' bound (transitions.Binning)
+DRIFT, VMAX, EXCESS, ONE_BIN = 0, 1, 2, 3  # slots of the thinning bins' bound (transitions.Binning)
 
 
 @njit(cache=True, inline="always")
@@ -60,17 +60,24 @@ def abs_max(values):
 
 @njit(cache=True)
 def bring_up_to_date(sigma, v, k, bins):
-    """sigma_base += k v, k = 0 (after a change of the active set); updates the drift since
-    the last sort, max |sigma_base - sigma_sorted|."""
+    """sigma_base += k v, k = 0 (after a change of the active set); updates the bound on the
+    stresses the bins hold: the drift since the last sort, max |sigma_base - sigma_sorted|,
+    or, with one bin of all sites, that bin's top, max |sigma_base|."""
     kk = k[0]
     if kk == 0:
         return
-    flat, rate, kept, diff = sigma.ravel(), v[0].ravel(), bins.sigma_sorted.ravel(), bins.scratch.ravel()
-    for i in range(flat.size):
-        s = flat[i] + kk * rate[i]
-        flat[i] = s
-        diff[i] = s - kept[i]
-    bins.bound[DRIFT] = abs_max(diff)
+    flat, rate = sigma.ravel(), v[0].ravel()
+    if bins.bound[ONE_BIN]:
+        for i in range(flat.size):
+            flat[i] += kk * rate[i]
+        bins.top[0] = abs_max(flat)
+    else:
+        kept, diff = bins.sigma_sorted.ravel(), bins.scratch.ravel()
+        for i in range(flat.size):
+            s = flat[i] + kk * rate[i]
+            flat[i] = s
+            diff[i] = s - kept[i]
+        bins.bound[DRIFT] = abs_max(diff)
     k[0] = 0
 
 

@@ -63,9 +63,10 @@ class TimeSteppedLattice:
         self.rates = RateField(np.zeros((len(parts), L, L)), np.ascontiguousarray(np.stack([r for r, _ in parts])),
                                np.zeros(1, np.int64), np.zeros(1, np.int64))
         self.bins = Binning(np.zeros(_BINS + 1, np.int64), np.zeros(n, np.int64), np.zeros(_BINS), np.zeros(_BINS),
-                            np.zeros((L, L)), np.zeros(3), np.zeros(n, np.int32), np.zeros(_BINS, np.int64),
+                            np.zeros((L, L)), np.zeros(4), np.zeros(n, np.int32), np.zeros(_BINS, np.int64),
                             np.zeros((L, L)))
         self.fft_threshold = max(1, int(_FFT_SITES_PER_LOG2N * math.log2(n)))
+        self._fft_buffers = (np.zeros((L, L)), np.zeros((L, L // 2 + 1), complex))
         # the kernels bound to these arguments' types (see epmsweep.model.jit.bind)
         self._sort = bind(sort_into_bins, self.sites.sigma, rule, dyn.dt, self.bins)
         self._one_bin = bind(one_bin, self.sites.sigma, rule, dyn.dt, self.bins)
@@ -130,12 +131,14 @@ class TimeSteppedLattice:
         this runs every step and most sites are candidates anyway) one bin of all sites."""
         bring_up_to_date(self.sites.sigma, self.rates.values, self.rates.k, self.bins)
         L, n = self.prop.L, self.n_active
-        signs = np.zeros((L, L))
+        signs, product = self._fft_buffers  # kept: fresh large arrays cost page faults every step
+        signs.fill(0.0)
         act = self.sites.act[:n]
         signs.ravel()[act] = self.sites.sign.ravel()[act]
         f = scipy.fft.rfft2(signs)
         for m, kernel_q in enumerate(self.kernel_q):
-            self.rates.values[m] = scipy.fft.irfft2(kernel_q * f, s=(L, L))
+            np.multiply(kernel_q, f, out=product)
+            self.rates.values[m] = scipy.fft.irfft2(product, s=(L, L), overwrite_x=True)
         self.rates.increments[0] = 0
         inactive_vmax(self.rates.values, self.sites.active, self.bins)
         (self._sort if sort else self._one_bin)(self.sites.sigma, self.rule, self.dyn.dt, self.bins)

@@ -42,8 +42,8 @@ from numba import njit
 from epmsweep.model.histogram import edge_slot
 from epmsweep.model.jit import cache_own_types_only
 from epmsweep.model.lattice.activation import activation, rate_bound
-from epmsweep.model.lattice.field import (DRIFT, EXCESS, VMAX, abs_max, add_kernels, bring_up_to_date, inactive_vmax,
-                                          stress_of)
+from epmsweep.model.lattice.field import (DRIFT, EXCESS, ONE_BIN, VMAX, abs_max, add_kernels, bring_up_to_date,
+                                          inactive_vmax, stress_of)
 from epmsweep.model.lattice.tracers import move_tracers
 
 
@@ -84,7 +84,8 @@ class Binning(NamedTuple):
     top: np.ndarray  # float64[bins]
     p_sorted: np.ndarray  # float64[bins]: per-step candidate probability of each bin at the sort
     sigma_sorted: np.ndarray  # float64[L, L]
-    bound: np.ndarray  # float64[3]: DRIFT, VMAX, EXCESS (candidates drawn beyond p_sorted since the sort)
+    bound: np.ndarray  # float64[4]: DRIFT, VMAX, EXCESS (candidates drawn beyond p_sorted since the sort),
+    #                    ONE_BIN (1: bin 0 holds every site, its top kept at max |sigma_base|, no drift)
     which: np.ndarray  # int32[N]: scratch, each site's bin
     fill: np.ndarray  # int64[bins]: scratch, sites placed per bin
     scratch: np.ndarray  # float64[L, L]
@@ -137,22 +138,23 @@ def sort_into_bins(sigma, rule, dt, bins):
     bins.fill[:] = 0
     bins.bound[DRIFT] = 0.0
     bins.bound[EXCESS] = 0.0
+    bins.bound[ONE_BIN] = 0.0
 
 
 @cache_own_types_only
 @njit(cache=True)
 def one_bin(sigma, rule, dt, bins):
-    """All sites in bin 0, bounded by max |sigma_base| (no sort); the other bins empty."""
-    flat = sigma.ravel()
-    n = flat.size
-    bins.sigma_sorted.ravel()[:] = flat
-    s_max = abs_max(flat)
-    for i in range(n):
-        bins.sites[i] = i
-    bins.start[0] = 0
-    bins.start[1:] = n
-    bins.top[:] = s_max
-    bins.p_sorted[:] = min(rate_bound(rule, s_max) * dt, 1.0)
+    """All sites in bin 0, bounded by max |sigma_base| (no sort, no copy: the bin's top
+    follows the field, see ``bring_up_to_date``); the other bins empty."""
+    n = sigma.size
+    if not bins.bound[ONE_BIN]:
+        for i in range(n):
+            bins.sites[i] = i
+        bins.start[0] = 0
+        bins.start[1:] = n
+        bins.bound[ONE_BIN] = 1.0
+        bins.top[0] = abs_max(sigma)  # from then on kept by bring_up_to_date
+    bins.p_sorted[0] = min(rate_bound(rule, bins.top[0]) * dt, 1.0)
     bins.bound[DRIFT] = 0.0
     bins.bound[EXCESS] = 0.0
 
