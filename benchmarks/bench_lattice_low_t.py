@@ -84,7 +84,7 @@ def main() -> None:
                 if engine is None:
                     engine, a_engine = engine_cost(L, T, args.dt, state, args.engine_seconds)
                 rows.append(f"| {L} | {T} | {tracers} | {a:.2e} | {1e3 * cost:.2f} | {1 / cost:,.0f} | "
-                            f"{a_engine:.2e} | {1 / engine:,.0f} | {engine / cost:.2f}x |")
+                            f"{a_engine:.2e} | {1 / engine:,.3g} | {engine / cost:.2f}x |")
                 print(rows[-1], flush=True)
     print_table(["L", "T", "tracers", "activity a", "model ms/tau", "model tau/s", "engine activity", "engine tau/s",
                  "model/engine"], rows, f", dt = {args.dt}")
