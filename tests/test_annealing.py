@@ -114,3 +114,7 @@ def test_anneal_from_a_spec_file_and_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     ds = xr.open_zarr(tmp_path / "c.zarr")
     assert store.read_spec(tmp_path / "c.zarr").anneal == "T" and "state_sigma" in ds
+    plain = [a for a in args if a not in ("--anneal", "T")]
+    refused = subprocess.run([sys.executable, "-m", "epmsweep", *plain], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 2 and "anneal: store 'T', now None" in " ".join(refused.stderr.split())

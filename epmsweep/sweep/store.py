@@ -190,7 +190,7 @@ def prepare(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> bool:
 def describe_difference(old: SweepSpec, new: SweepSpec) -> str:
     """Which parts of two specs differ, for error messages."""
     diffs = []
-    for part in ("model", "name", "seed", "replicas"):
+    for part in ("model", "name", "seed", "replicas", "anneal"):
         if getattr(old, part) != getattr(new, part):
             diffs.append(f"{part}: store {getattr(old, part)!r}, now {getattr(new, part)!r}")
     for part in ("axes", "parameters", "settings"):
