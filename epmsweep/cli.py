@@ -67,6 +67,8 @@ RUN_EPILOG = """
 
     epmsweep run meanfield --T 0.1,0.2,0.5 --alpha 0.08,0.11 --set duration=200 --workers 2 --out s.zarr
 
+    epmsweep run lattice --set rules=ferrero-random --activity-from thermal.zarr --out random.zarr
+
     epmsweep run examples/paper000_meanfield.toml --cluster slurm --cores 16 --memory 32GB --walltime 04:00:00 --adapt 1:20
 
     epmsweep run examples/quickstart.toml --cluster pbs --cores 8 --memory 16GB --queue short --dry-run
@@ -90,6 +92,9 @@ def run(
     name: Annotated[str | None, typer.Option(help="Sweep name (default: the spec file's stem, or 'sweep').")] = None,
     anneal: Annotated[str | None, typer.Option(help="Anneal along this axis (e.g. T): each chain runs its values from "
                                                "high to low, each point starting from the previous one's state.")] = None,
+    activity_from: Annotated[Path | None, typer.Option(
+        help="Axis `target_activity` = the mean activity (over done replicas) of every grid point of this store: "
+             "the random model at the activities of a thermal sweep.", metavar="STORE")] = None,
     cluster_kind: Annotated[str, typer.Option("--cluster", help="Where to run: local (default), sync (in-process), "
                                               "slurm, pbs, sge, lsf or htcondor.")] = "local",
     workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
@@ -120,6 +125,10 @@ def run(
             print(cluster.job_script(options))
             raise typer.Exit(EXIT_DONE)
         axes = _parse_axis_options(list(ctx.args))
+        if activity_from is not None:
+            if "target_activity" in axes:
+                raise InvalidInput("axis target_activity: given twice (as --target_activity and by --activity-from)")
+            axes["target_activity"] = store.replica_means(activity_from, "activity")
         if target.endswith(".toml") or Path(target).is_file():
             spec = load_spec_file(target, axes, assignments or [], replicas=replicas, seed=seed, name=name,
                                   anneal=anneal)

@@ -3,6 +3,8 @@ rule's activity with frozen stresses, dt convergence, paper 000's rule, and a sw
 through the service."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -45,7 +47,7 @@ def test_capped_activation_is_a_two_state_markov_chain(gamma0, tau_res):
 
 
 def test_random_model_matches_its_activity_and_is_ballistic_then_diffusive():
-    out = LATTICE.run({"T": 0.1, "L": 32, "activity": 0.02},
+    out = LATTICE.run({"L": 32, "target_activity": 0.02},
                       {**QUICK, "rules": "ferrero-random", "duration": 1600, "dt": 0.05, "n_tracers": 200,
                        "n_windows": 40}, seed=3)
     err = batch_error(out["activity_t"])
@@ -207,3 +209,22 @@ def test_frozen_stresses_give_the_exact_two_state_activity_of_the_thermal_rule(T
                       seed=7)
     assert out["activity"] == pytest.approx(expected, abs=4 * math.sqrt(quenched_var + time_var))
     assert 4 * math.sqrt(quenched_var + time_var) < 0.2 * expected  # the check has teeth
+
+
+def test_random_model_sweep_takes_its_activities_from_a_thermal_store(tmp_path):
+    """`--activity-from STORE`: the random model's `target_activity` axis is the replica-mean
+    activity of every grid point of a thermal sweep (paper 002 compares them at matched a)."""
+    spec = build_spec("lattice", {"T": "0.15,0.3"}, {"L": 16},
+                      {**QUICK, "duration": 20, "n_tracers": 0, "q_modes": 4, "lag_levels": 2}, 2, 5, "thermal")
+    run_sweep(spec, tmp_path / "thermal.zarr", ClusterOptions(kind="sync"), progress=False)
+    thermal = xr.open_zarr(tmp_path / "thermal.zarr")
+    expected = thermal.activity.where(thermal.status == 1).mean("replica").values
+    args = ["run", "lattice", "--set", "rules=ferrero-random", "--activity-from", "thermal.zarr", "--set", "L=16",
+            "--set", "burn_in=5", "--set", "duration=20", "--set", "n_tracers=0", "--set", "q_modes=4",
+            "--cluster", "sync", "--out", "random.zarr", "--no-progress"]
+    result = subprocess.run([sys.executable, "-m", "epmsweep", *args], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    random = xr.open_zarr(tmp_path / "random.zarr")
+    np.testing.assert_array_equal(random.target_activity.values, expected)
+    assert random.activity.dims == ("target_activity", "replica") and int((random.status == 1).sum()) == 2

@@ -109,7 +109,7 @@ def test_built_in_rules_are_registered():
 
 @pytest.mark.parametrize("rules, axis", [("baron-biroli", "eps0"), ("baron-biroli", "mu"), ("baron-biroli", "tau_res"),
                                          ("ferrero-random", "T"), ("ferrero-random", "sigma_Y"),
-                                         ("ferrero-thermal", "activity"), ("ferrero-thermal", "sigma_c")])
+                                         ("ferrero-thermal", "target_activity"), ("ferrero-thermal", "sigma_c")])
 def test_axes_the_chosen_rule_ignores_are_refused_naming_the_parameter_and_the_rule(rules, axis):
     from epmsweep.model import InvalidInput
     from epmsweep.sweep.spec import build_spec

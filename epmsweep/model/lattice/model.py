@@ -11,7 +11,7 @@ Setting ``rules`` picks the dynamics:
   ``dt``: rates become per-step probabilities.
 * ``ferrero-random`` -- paper 002's random model: activation is a Poisson process of
   fixed rate, chosen so that the mean fraction of active sites is the parameter
-  ``activity`` (two-state chain: rate = activity / ((1 - activity) tau_res));
+  ``target_activity`` a (two-state chain: rate = a / ((1 - a) tau_res));
   everything else as above. Compare with the thermal rule at matched activity.
 * ``baron-biroli`` -- paper 000's rule (Eqs. 1-4), event-driven in continuous time:
   barrier K (sigma_c - |sigma|)^a, rate nu/tau, stress redrawn from y(sigma), drop
@@ -99,7 +99,7 @@ def _thermal(params: Mapping[str, Value], settings: Mapping[str, Value]) -> tupl
 
 def _random(params: Mapping[str, Value], settings: Mapping[str, Value]) -> tuple:
     """Activation rate giving mean active fraction a: a = r tau_res / (1 + r tau_res)."""
-    a = float(params["activity"])
+    a = float(params["target_activity"])
     return RandomActivation(a / ((1.0 - a) * float(params["tau_res"])))
 
 
@@ -146,7 +146,8 @@ LATTICE_PARAMETERS: dict[str, Field] = {
     "tau": replace(RULE_PARAMETERS["tau"], doc="time unit: strain rate eps0/(strain_divisor tau) (paper 002); "
                                                "relaxation rate nu/tau (paper 000)"),
     **{name: RULE_PARAMETERS[name] for name in ("a", "K", "sigma_c", "sigma_0")},
-    "activity": Field(0.01, "random model only: prescribed mean fraction of active sites", "1", float, 0.0, 1.0,
+    "target_activity": Field(0.01, "random model only: prescribed mean fraction of active sites (the output "
+                                   "`activity` measures it)", "1", float, 0.0, 1.0,
                       lower_open=True, upper_open=True),
 }
 
@@ -195,7 +196,7 @@ LATTICE_SETTINGS: dict[str, Field] = {
 
 
 register_rule(LatticeRule("ferrero-thermal", "paper 002, Eq. 2", _STEPPED | {"T", "sigma_Y", "Gamma0"}, _thermal))
-register_rule(LatticeRule("ferrero-random", "paper 002's random model", _STEPPED | {"activity"}, _random))
+register_rule(LatticeRule("ferrero-random", "paper 002's random model", _STEPPED | {"target_activity"}, _random))
 register_rule(LatticeRule("baron-biroli", "paper 000, Eqs. 1-4, event-driven",
                           frozenset({"L", "T", "tau", "a", "K", "sigma_c", "sigma_0"}), None))
 
