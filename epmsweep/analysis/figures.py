@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from epmsweep.analysis import fits  # noqa: E402
+from epmsweep.analysis.ctrw import ctrw_from_store  # noqa: E402
 from epmsweep.analysis.selection import done_mean, missing_note, parameter, select, unsettled  # noqa: E402
 from epmsweep.analysis.store_fits import fit_store  # noqa: E402
 from epmsweep.model.meanfield import theory  # noqa: E402
@@ -303,6 +304,26 @@ def psi(ds, spec, sel):
 @_register("c-u", "Paper 002 Fig. 3c: C_u(t)", "lattice", ("c_u",))
 def c_u(ds, spec, sel):
     return _lattice_curves(ds, spec, sel, "c_u", "t [tau]", "C_u(t)", "Displacement autocorrelation")
+
+
+@_register("ctrw", "Paper 002 Fig. 3c inset: the CTRW's event count N~(s) from psi", "lattice", ("psi",))
+def ctrw(ds, spec, sel):
+    sub, where = select(ds, spec, ("T",), sel)
+    prediction = ctrw_from_store(ds, spec, sel)
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    temps = prediction["T"].values if "T" in prediction.dims else [None]
+    for T in temps:
+        one = prediction.sel(T=T) if T is not None else prediction
+        ax.loglog(one.s, one.n_laplace, "-", label="CTRW" if T is None else f"T = {T:g}")
+    s = prediction.s.values
+    top = float(prediction.n_laplace.max())
+    for power, style in ((2.0, "k--"), (5.0 / 3.0, "k:")):
+        ax.loglog(s, top * (s / s[0]) ** -power, style, lw=0.8, label=f"s^-{power:.3g}")
+    ax.set_ylim(float(prediction.n_laplace.min()) / 10, top * 10)
+    ax.set_xlabel("s [1/tau]")
+    ax.set_ylabel("N~(s) = psi~ / (s (1 - psi~))")
+    ax.set_title("CTRW with the measured waiting times", fontsize=10)
+    return _finish(fig, ax, missing_note(sub), where)
 
 
 @_register("c-sigma", "Paper 002 Fig. 3d: C_sigma(t)", "lattice", ("c_sigma",))
