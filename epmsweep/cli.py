@@ -67,6 +67,8 @@ RUN_EPILOG = """
 
     epmsweep run meanfield --T 0.1,0.2,0.5 --alpha 0.08,0.11 --set duration=200 --workers 2 --out s.zarr
 
+    epmsweep run lattice --T 0.2,0.1,0.07 --anneal T --replicas 4 --set L=128 --out thermal.zarr
+
     epmsweep run lattice --set rules=ferrero-random --activity-from thermal.zarr --out random.zarr
 
     epmsweep run examples/paper000_meanfield.toml --cluster slurm --cores 16 --memory 32GB --walltime 04:00:00 --adapt 1:20
