@@ -1,8 +1,9 @@
 """An activity-only exact engine of paper 002's thermal rule: the speed baseline at low T.
 
-Written independently of the model's stepper, as one would by hand: every step each
-active site adds its shifted real-space kernel 2 mu eps_step sign G(r - r_a) to the
-stress field (O(n_active N)), one pass finds max |sigma|, and activations are drawn by
+Written as one would by hand, without the model's stepper: every step each active site
+adds its shifted real-space kernel 2 mu eps_step sign G(r - r_a) to the stress field
+(O(n_active N), the model's own ``add_kernels``, so that the comparison is between the
+algorithms), one pass finds max |sigma|, and activations are drawn by
 thinning with that global bound (geometric skips over all sites, accepted with
 rate/bound); deactivation with probability dt/tau_res. No tracers, no observables but
 the activity. Gamma0 = sigma_Y = tau_res = 1.
@@ -14,6 +15,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from epmsweep.model.lattice.field import add_kernels
 
 
 @njit(cache=True)
@@ -35,19 +38,13 @@ def run(sigma, active, sign, kernel, T, dt, n_steps, seed):
             act[n_act] = i
             n_act += 1
     new = np.empty(n, np.int64)
+    signs = np.empty(n)
+    field, kernels = sigma.reshape((1, L, L)), kernel.reshape((1, L, L))
     active_sum = 0
     for _ in range(n_steps):
         for a in range(n_act):
-            xa, ya, c = act[a] // L, act[a] % L, float(sign[act[a] // L, act[a] % L])
-            for x in range(L):
-                dx = x - xa
-                if dx < 0:
-                    dx += L
-                row, dst = kernel[dx], sigma[x]
-                for y in range(ya, L):
-                    dst[y] += c * row[y - ya]
-                for y in range(ya):
-                    dst[y] += c * row[y + L - ya]
+            signs[a] = sign[act[a] // L, act[a] % L]
+        add_kernels(field, kernels, act, signs, n_act)
         s_max = 0.0
         for x in range(L):
             for y in range(L):

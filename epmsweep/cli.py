@@ -130,7 +130,7 @@ def run(
         if activity_from is not None:
             if "target_activity" in axes:
                 raise InvalidInput("axis target_activity: given twice (as --target_activity and by --activity-from)")
-            axes["target_activity"] = store.replica_means(activity_from, "activity")
+            axes["target_activity"] = _thermal_activities(activity_from)
         if target.endswith(".toml") or Path(target).is_file():
             spec = load_spec_file(target, axes, assignments or [], replicas=replicas, seed=seed, name=name,
                                   anneal=anneal)
@@ -239,6 +239,13 @@ def models(name: Annotated[str | None, typer.Argument(help="Show only this model
             for key, f in fields.items():
                 table.add_row(key, str(f.default), f.allowed(), f.units, f.doc)
             out_console.print(table)
+
+
+def _thermal_activities(path: Path) -> list[float]:
+    """--activity-from: the replica-mean activity of every grid point of a store."""
+    from epmsweep.analysis.selection import grid_means
+
+    return grid_means(_open_for_analysis(path)[0], "activity")
 
 
 def _parse_adapt(text: str | None) -> tuple[int, int] | None:

@@ -62,6 +62,19 @@ def unsettled(sub: xr.Dataset) -> xr.DataArray:
     return ((sub.status == 1) & (sub.stationary == 0)).any("replica")
 
 
+def grid_means(ds: xr.Dataset, variable: str) -> list[float]:
+    """The mean of a scalar output over the done replicas of every grid point, in grid order
+    (e.g. a thermal sweep's activities as the axis of a matching random-model sweep);
+    refused unless every grid point has a done replica."""
+    if variable not in ds or ds[variable].dims != ds.status.dims:
+        raise InvalidInput(f"the store has no scalar output {variable!r}")
+    mean, _ = done_mean(ds[variable], ds.status)
+    missing = int(mean.isnull().sum())
+    if missing:
+        raise InvalidInput(f"{missing} grid points of the store have no done replica; finish the sweep first")
+    return [float(v) for v in mean.values.ravel()]
+
+
 def missing_note(sub: xr.Dataset) -> str:
     """What the figure lacks or should be read with care for: missing and unsettled points."""
     status = sub.status.values

@@ -157,6 +157,25 @@ class Measurement:
     def duration(self) -> float:
         return sum(w.time for w in self.windows)
 
+    @property
+    def error(self) -> float:
+        """Standard error of the main observable."""
+        return self.value * self.rel_err
+
+    @property
+    def events(self) -> int:
+        """Events in the measurement (``num`` counts them where the observable is a rate)."""
+        return int(sum(w.num for w in self.windows))
+
+    def per_window(self) -> np.ndarray:
+        """The main observable in each window."""
+        return np.array([w.num / w.den for w in self.windows])
+
+    def mid_times(self, start: float) -> np.ndarray:
+        """Mid-time of each window, the measurement starting at ``start``."""
+        edges = start + np.concatenate([[0.0], np.cumsum([w.time for w in self.windows])])
+        return 0.5 * (edges[1:] + edges[:-1])
+
 
 def ratio_batch_means(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:
     """Ratio estimator R = sum(num)/sum(den) over batches and its standard error,

@@ -241,22 +241,6 @@ def writer(path: str | Path) -> PointWriter:
     return _WRITERS[key]
 
 
-def replica_means(path: str | Path, variable: str) -> list[float]:
-    """The mean of a scalar output over the done replicas of every grid point of a store, in
-    grid order (e.g. a thermal sweep's activities, as the axis of a matching random-model
-    sweep); refused unless every grid point has a done replica."""
-    spec = read_spec(path)
-    group = zarr.open_group(Path(path), mode="r")
-    if variable not in group or group[variable].ndim != len(spec.axes) + 1:
-        raise StoreError(f"store {str(path)!r} has no scalar output {variable!r}")
-    values, done = group[variable][...].astype(float), group["status"][...] == DONE
-    n_done = done.sum(axis=-1)
-    if not n_done.all():
-        raise StoreError(f"store {str(path)!r}: {int((n_done == 0).sum())} grid points have no done replica; finish "
-                         f"the sweep first")
-    return [float(v) for v in (np.where(done, values, 0.0).sum(axis=-1) / n_done).ravel()]
-
-
 def flagged_points(group: zarr.Group, spec: SweepSpec, status: np.ndarray) -> list[tuple[dict, str]]:
     """Done points whose run says it is not to be trusted as it stands: not shown stationary
     (``stationary`` = 0: the burn-in trend test failed at max_burn_in, or the measurement's

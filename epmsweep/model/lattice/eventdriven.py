@@ -135,13 +135,12 @@ def simulate_events(params: Mapping[str, Value], settings: Mapping[str, Value], 
         return ran + advance(burn.length + t, True)
 
     meas = measure(measure_to, length, int(settings["n_windows"]), burn.rate, interval)
-    window_edges = burn.length + np.concatenate([[0.0], np.cumsum([w.time for w in meas.windows])])
     return {
         "gamma": meas.value,
-        "gamma_err": meas.value * meas.rel_err,
-        "gamma_t": np.array([w.num / w.den for w in meas.windows]),
-        "t_window": 0.5 * (window_edges[1:] + window_edges[:-1]),
-        "events": int(sum(w.num for w in meas.windows)),
+        "gamma_err": meas.error,
+        "gamma_t": meas.per_window(),
+        "t_window": meas.mid_times(burn.length),
+        "events": meas.events,
         "p_sigma": density(state.hist, s_edges),
         "psi": density(system.psi_counts, psi_edges),
         "c_sigma": corr.results()["c_sigma"],

@@ -74,10 +74,6 @@ class TimeSteppedLattice:
         self._sort(self.sites.sigma, rule, dyn.dt, self.bins)
 
     @property
-    def sigma_base(self) -> np.ndarray:
-        return self.sites.sigma
-
-    @property
     def sigma(self) -> np.ndarray:
         """The current stress field (a new array)."""
         out = np.empty_like(self.sites.sigma)
@@ -96,10 +92,6 @@ class TimeSteppedLattice:
     def stats(self) -> np.ndarray:
         """[steps, sum over steps of the number of active sites, activations]."""
         return self.sites.stats
-
-    @property
-    def t(self) -> float:
-        return float(self.sites.t[0])
 
     @property
     def n_active(self) -> int:
@@ -246,12 +238,11 @@ def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Va
         return chunk_since(before)
 
     meas = measure(measure_to, length, int(settings["n_windows"]), burn.rate, interval)
-    window_edges = burn.length + np.concatenate([[0.0], np.cumsum([w.time for w in meas.windows])])
     return {
         "activity": meas.value,
-        "activity_err": meas.value * meas.rel_err,
-        "activity_t": np.array([w.num / w.den for w in meas.windows]),
-        "t_window": 0.5 * (window_edges[1:] + window_edges[:-1]),
+        "activity_err": meas.error,
+        "activity_t": meas.per_window(),
+        "t_window": meas.mid_times(burn.length),
         "events": int(sim.stats[2]),
         "q": 2 * np.pi * np.arange(1, int(settings["q_modes"]) + 1) / L,
         "p_u": density(u_counts, u_edges),

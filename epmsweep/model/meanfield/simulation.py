@@ -140,11 +140,11 @@ def simulate(params: Mapping[str, Value], settings: Mapping[str, Value], rng: np
     frozen = not np.all(np.isfinite(site_time))
     return {
         "gamma": 0.0 if frozen else meas.value,
-        "gamma_err": 0.0 if frozen else meas.value * meas.rel_err,
-        "gamma_t": np.where(np.isfinite(site_time), [w.num / w.den for w in meas.windows], 0.0),
+        "gamma_err": 0.0 if frozen else meas.error,
+        "gamma_t": meas.per_window(),  # 0 in a window that froze (no event in infinite time)
         "t_window": ends - 0.5 * site_time / n,
         "p_sigma": density(state.hist, edges),
-        "events": int(sum(w.num for w in meas.windows)),
+        "events": meas.events,
         "sim_time": ends[-1] - start_time,
         **run_length_results(burn, meas),
     }
