@@ -39,7 +39,7 @@ from rich.progress import (
 from epmsweep.model import get_model
 from epmsweep.model.core import Value
 from epmsweep.sweep import cluster, store
-from epmsweep.sweep.plan import Point, chains, expand
+from epmsweep.sweep.plan import chains, expand
 from epmsweep.sweep.spec import SweepSpec
 
 
@@ -61,66 +61,70 @@ def error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}\n\n{tb}"
 
 
+def _run_and_write(path: str, model_name: str, params: Mapping[str, Value], settings: Mapping[str, Value],
+                   index: tuple[int, ...], seed: int, start: Mapping[str, np.ndarray] | None,
+                   chained: bool) -> tuple[int, str, dict[str, np.ndarray] | None]:
+    """Run one point (from ``start``; with ``chained`` also keeping the state it hands on)
+    and write it into the store, or record its failure. Returns (status, error's first
+    line, the state handed on)."""
+    host = socket.gethostname()
+    began = time.perf_counter()
+    try:
+        result = get_model(model_name).run(params, settings, seed, start=start, hand_over=chained)
+    except Exception as err:  # the model failed for this point: record it, keep the sweep going
+        text = error_text(err)
+        store.writer(path).failed(index, text, time.perf_counter() - began, host)
+        return store.FAILED, text.splitlines()[0], None
+    outputs, state = result if chained else (result, None)
+    stored = {store.STATE_PREFIX + k: v for k, v in state.items()} if chained else {}
+    store.writer(path).done(index, {**outputs, **stored}, time.perf_counter() - began, host)
+    return store.DONE, "", state
+
+
 def run_point(path: str, model_name: str, params: Mapping[str, Value], settings: Mapping[str, Value],
               index: tuple[int, ...], seed: int) -> tuple[tuple[int, ...], int, str]:
     """Run one point and write it into the store (on a worker). Returns (index, status, error's first line)."""
-    host = socket.gethostname()
-    start = time.perf_counter()
-    try:
-        outputs = get_model(model_name).run(params, settings, seed)
-    except Exception as err:  # the model failed for this point: record it, keep the sweep going
-        text = error_text(err)
-        store.writer(path).failed(index, text, time.perf_counter() - start, host)
-        return index, store.FAILED, text.splitlines()[0]
-    store.writer(path).done(index, outputs, time.perf_counter() - start, host)
-    return index, store.DONE, ""
+    status, line, _ = _run_and_write(path, model_name, params, settings, index, seed, None, False)
+    return index, status, line
 
 
 def run_chain(path: str, model_name: str, settings: Mapping[str, Value],
-              points: list[tuple[tuple[int, ...], dict[str, Value], int]], resume: bool) -> list[tuple[tuple[int, ...], int, str]]:
+              points: list[tuple[tuple[int, ...], dict[str, Value], int]],
+              start_from: tuple[int, ...] | None) -> list[tuple[tuple[int, ...], int, str]]:
     """Run the points of an annealing chain in order (on a worker), each from the final state
     of the one before, and write each point with the state it hands on; the first starts
-    from the stored state of the chain's previous point when ``resume``, else from the
-    model's own initial state. Stops at a failed point: the rest of the chain stays pending
-    (it has no state to start from) and is run again with it. Returns (index, status, error's
-    first line) of the points run."""
-    host = socket.gethostname()
-    model, writer = get_model(model_name), store.writer(path)
-    start = writer.state(points[0][0]) if resume else None
+    from the stored state of the done point ``start_from`` (the chain's previous point), or
+    from the model's own initial state. Stops at a failed point: the rest of the chain stays
+    pending (it has no state to start from) and is run again with it. Returns (index,
+    status, error's first line) of the points run."""
+    state = store.writer(path).state(start_from) if start_from is not None else None
     results = []
-    for index, params, seed in points[1:] if resume else points:
-        began = time.perf_counter()
-        try:
-            outputs, start = model.run(params, settings, seed, start=start, hand_over=True)
-        except Exception as err:  # recorded; the chain cannot go on without the state
-            text = error_text(err)
-            writer.failed(index, text, time.perf_counter() - began, host)
-            results.append((index, store.FAILED, text.splitlines()[0]))
+    for index, params, seed in points:
+        status, line, state = _run_and_write(path, model_name, params, settings, index, seed, state, True)
+        results.append((index, status, line))
+        if status == store.FAILED:
             break
-        writer.done(index, {**outputs, **{store.STATE_PREFIX + k: v for k, v in start.items()}},
-                    time.perf_counter() - began, host)
-        results.append((index, store.DONE, ""))
     return results
 
 
 class _Tasks:
-    """The units of work: single points, or chains of an annealed sweep (each with the
-    done point it resumes from, if any, as its first entry)."""
+    """The units of work: single points, or the pending part of each chain of an annealed
+    sweep with the done point whose stored state it starts from."""
 
     def __init__(self, spec: SweepSpec, status: np.ndarray):
         self.spec = spec
         points = list(expand(spec))
         if spec.anneal is None:
             self.units = [[p] for p in points if status[p.index] != store.DONE]
-            self.resume = [False] * len(self.units)
+            self.starts: list[tuple[int, ...] | None] = [None] * len(self.units)
         else:
-            self.units, self.resume = [], []
+            self.units, self.starts = [], []
             for chain in chains(spec, points):
                 todo = next((k for k, p in enumerate(chain) if status[p.index] != store.DONE), None)
                 if todo is not None:
-                    self.units.append(chain[max(todo - 1, 0):])
-                    self.resume.append(todo > 0)
-        self.n_points = sum(len(u) - r for u, r in zip(self.units, self.resume))
+                    self.units.append(chain[todo:])
+                    self.starts.append(chain[todo - 1].index if todo else None)
+        self.n_points = sum(map(len, self.units))
 
     def call(self, path: str, k: int) -> tuple:
         """The function and arguments of unit k."""
@@ -129,10 +133,7 @@ class _Tasks:
             p = unit[0]
             return run_point, path, self.spec.model, p.params, self.spec.settings, p.index, p.seed
         return (run_chain, path, self.spec.model, self.spec.settings, [(p.index, p.params, p.seed) for p in unit],
-                self.resume[k])
-
-    def points(self, k: int) -> list[Point]:
-        return self.units[k][1:] if self.resume[k] else self.units[k]
+                self.starts[k])
 
 
 def _statuses(result) -> list[tuple[tuple[int, ...], int, str]]:
@@ -240,7 +241,7 @@ def _run_on_cluster(client, path: str, tasks: _Tasks, reporter: _Reporter, retri
                 results = _statuses(future.result())
             except Exception as err:  # the task itself could not complete (e.g. its worker kept dying)
                 status = store.read_status(path)
-                results = [(p.index, store.FAILED, "") for p in tasks.points(k) if status[p.index] != store.DONE][:1]
+                results = [(p.index, store.FAILED, "") for p in tasks.units[k] if status[p.index] != store.DONE][:1]
                 for index, _, _ in results:
                     store.writer(path).failed(index, error_text(err), np.nan, "")
             for _, status, _ in results:
