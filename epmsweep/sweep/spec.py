@@ -77,6 +77,16 @@ class SweepSpec:
         return cls(body["model"], body["axes"], body["parameters"], body["settings"],
                    body["replicas"], body["seed"], body["name"], anneal=body.get("anneal"))
 
+    def first_point(self) -> dict[str, Value]:
+        """Every model parameter at the grid's first point (each axis at its first value)."""
+        return {**self.parameters, **{name: values[0] for name, values in self.axes.items()}}
+
+    def point_coords(self, index: tuple[int, ...] | np.ndarray) -> dict[str, Value]:
+        """The axis values and the replica of the point at ``index`` (grid order)."""
+        where: dict[str, Value] = {name: self.axes[name][i] for name, i in zip(self.axes, index[:-1])}
+        where["replica"] = int(index[-1])
+        return where
+
     @property
     def n_points(self) -> int:
         return math.prod(len(v) for v in self.axes.values()) * self.replicas
@@ -189,7 +199,7 @@ def _check_anneal(model: Model, spec: SweepSpec) -> None:
     that state has one shape over the whole grid (it is stored per point)."""
     if not isinstance(spec.anneal, str) or spec.anneal not in spec.axes:
         raise InvalidInput(f"anneal: {spec.anneal!r} is not an axis of the sweep; axes: {', '.join(spec.axes)}")
-    first = {**spec.parameters, **{name: values[0] for name, values in spec.axes.items()}}
+    first = spec.first_point()
     base = model.handover(first, spec.settings)
     if base is None:
         raise InvalidInput(f"anneal: model {model.name!r} with these settings cannot start from a given state")

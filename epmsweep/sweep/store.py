@@ -94,8 +94,7 @@ def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
     data, encoding = {}, {}
     per_point = [("", outputs)]
     if spec.anneal is not None:  # the state each point hands on along its chain
-        first = {**spec.parameters, **{name: values[0] for name, values in spec.axes.items()}}
-        per_point.append((STATE_PREFIX, model.handover(first, spec.settings)))
+        per_point.append((STATE_PREFIX, model.handover(spec.first_point(), spec.settings)))
     for prefix, declared in per_point:
         for name, c in declared.coords.items():
             coords[name] = (name, c.values, {"units": c.units, "long_name": c.long_name})
@@ -251,18 +250,15 @@ def flagged_points(group: zarr.Group, spec: SweepSpec, status: np.ndarray) -> li
     stationary, drift = group["stationary"][...], group["drift"][...]
     burn, rel_err = group["burn_in_used"][...], group["rel_err"][...]
     target = float(spec.settings["target_rel_err"]) if spec.settings.get("duration") == "auto" else np.inf
-    names = list(spec.axes)
     out = []
     for idx in np.argwhere((status == DONE) & ((stationary == 0) | (rel_err > target))):
         i = tuple(idx)
-        where = {n: spec.axes[n][j] for n, j in zip(names, idx[:-1])}
-        where["replica"] = int(idx[-1])
         reasons = []
         if stationary[i] == 0:
             reasons.append(f"not shown stationary (drift {drift[i]:.2g} standard errors, burn-in {burn[i]:.4g})")
         if rel_err[i] > target:
             reasons.append(f"relative error {rel_err[i]:.2g} above target_rel_err = {target:g} at max_duration")
-        out.append((where, "; ".join(reasons)))
+        out.append((spec.point_coords(idx), "; ".join(reasons)))
     return out
 
 
@@ -273,11 +269,9 @@ def summary(path: str | Path) -> dict:
     status = group["status"][...]
     wall = group["wall_seconds"][...]
     failed_idx = np.argwhere(status == FAILED)
-    names = list(spec.axes)
     failures = []
     for idx in failed_idx:
-        where = {n: spec.axes[n][i] for n, i in zip(names, idx[:-1])}
-        where["replica"] = int(idx[-1])
+        where = spec.point_coords(idx)
         text = str(group["error"][tuple(idx)])
         failures.append((where, text.strip().splitlines()[0] if text.strip() else "(no error text)"))
     done_wall = wall[status == DONE]
