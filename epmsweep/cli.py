@@ -307,7 +307,7 @@ def plot(
     except InvalidInput as err:
         raise _fail(str(err)) from None
     target = output or Path(f"{kind}.png")
-    fig.savefig(target, dpi=120)
+    fig.savefig(target, dpi=200, bbox_inches="tight")
     out_console.print(f"wrote {target}", highlight=False)
 
 
@@ -338,16 +338,21 @@ def fit(
     out_console.print(table)
 
 
-@app.command(epilog="**Example**\n\n    epmsweep report sweep.zarr -o report/\n\nThen open report/index.html in a browser.")
+@app.command(epilog="**Examples**\n\n    epmsweep report sweep.zarr -o report/\n\n"
+             "    epmsweep report thermal.zarr --reference random.zarr -o report/\n\n"
+             "Then open report/index.html in a browser.")
 def report(
     store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for index.html and the PNGs.")] = Path("report"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for index.html, the PNGs and PDFs.")] = Path("report"),
+    reference: Annotated[Path | None, typer.Option(help="Another store to overlay in grey (e.g. the random model).")] = None,
 ) -> None:
     """Every figure and fit a store supports, with its metadata, as a static HTML page."""
     from epmsweep.analysis.report import write_report
 
     try:
-        result = write_report(store_path, output)
+        if reference is not None:
+            _open_for_analysis(reference)
+        result = write_report(store_path, output, reference)
     except InvalidInput as err:
         raise _fail(str(err)) from None
     out_console.print(f"wrote {output / 'index.html'}: {len(result['figures'])} figures, {len(result['fits'])} fitted "

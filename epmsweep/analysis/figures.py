@@ -81,13 +81,22 @@ def _notes(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
+#: Publication style: readable fonts at the figure's printed size, mathtext labels, no
+#: legend frame (legends sit beside the axes, off the data).
+STYLE = {"font.size": 10, "axes.labelsize": 11, "axes.titlesize": 10, "legend.fontsize": 8, "xtick.labelsize": 9,
+         "ytick.labelsize": 9, "legend.frameon": False, "lines.markersize": 4, "figure.figsize": (6.4, 3.8),
+         "savefig.bbox": "tight", "mathtext.fontset": "dejavusans"}
+
+
 def _finish(fig: plt.Figure, ax, note: str, where: str) -> plt.Figure:
-    ax.legend(fontsize=8)
+    """Legend beside the axes, the note (missing points, caveats) below them, the selection on top."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     if note:
-        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=8, color="firebrick")
+        fig.text(0.01, 0.005, note, fontsize=8, color="firebrick", va="bottom", wrap=True)
     if where:
         fig.suptitle(where, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 if note else 0, 1, 1))
     return fig
 
 
@@ -98,7 +107,7 @@ def _p_sigma_panel(ds, spec, sel, pick: str, rates: tuple[tuple[str, str], ...],
     target = {"high": temps.max(), "low": temps.min(), "half": temps[np.argmin(np.abs(temps - 0.5))]}[pick]
     point = sub.sel(T=target)
     mean, err = done_mean(point.p_sigma, point.status)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots()
     ax.errorbar(point.sigma, mean, yerr=err.fillna(0), fmt="x", ms=4, color="tab:blue", label=f"simulation, T = {target:g}")
     edges = _edges(point.sigma.values)
     params = _params(spec, {"T": target, **{a: float(point[a]) for a in spec.axes if a not in ("T",)}})
@@ -107,18 +116,18 @@ def _p_sigma_panel(ds, spec, sel, pick: str, rates: tuple[tuple[str, str], ...],
         try:
             sol = solve_stationary(params, rate)
         except Exception as err_:  # an approximation may not apply here (e.g. no frozen state)
-            ax.text(0.02, 0.9, f"{label}: {err_}", transform=ax.transAxes, fontsize=7)
+            ax.plot([], [], " ", label=f"{label}: not drawn ({err_})")
             continue
         ax.plot(fine, sol.density_at(fine), "-" if rate == "exact" else "--", label=label)
     if with_p0:
         try:
             ax.plot(fine, theory.p0_frozen(fine, params["alpha"], params["sigma_c"], params["sigma_0"]), "k:",
-                    label="Eq. (17), T -> 0")
+                    label=r"Eq. (17), $T \to 0$")
         except ValueError:
             pass
-    ax.set_xlabel("local stress sigma [sigma_c]")
-    ax.set_ylabel("P(sigma) [1/sigma_c]")
-    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(r"local stress $\sigma$ [$\sigma_c$]")
+    ax.set_ylabel(r"$P(\sigma)$ [$1/\sigma_c$]")
+    ax.set_title(title)
     return _finish(fig, ax, missing_note(sub), where)
 
 
@@ -164,18 +173,18 @@ def gamma_high_t(ds, spec, sel):
     params = _params(spec, point)
     hot = sub.T.values >= np.median(sub.T.values)  # the law is asymptotic: the hotter half of the sweep
     temps = np.geomspace(sub.T.values[hot].min(), sub.T.values.max(), 60)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots()
     ax.errorbar(1 / sub.T[hot], mean[hot], yerr=err[hot].fillna(0), fmt="x", label="simulation")
-    ax.plot(1 / temps, _fp_curve(spec, point, temps), "-", label="FP, exact nu")
+    ax.plot(1 / temps, _fp_curve(spec, point, temps), "-", label=r"FP, exact $\nu$")
     units = theory.units_mismatch(params)
     if not units:
         ax.plot(1 / temps, theory.gamma_high_t(temps, theory.t_onset(params["alpha"], params["a"])), "--",
-                label=f"Eq. (9), T_onset = {theory.t_onset(params['alpha'], params['a']):.3f} (B6, sign corrected)")
+                label=rf"Eq. (9), $T_{{onset}}$ = {theory.t_onset(params['alpha'], params['a']):.3f} (B6, sign corrected)")
         ax.plot(1 / temps, theory.gamma_high_t(temps, theory.t_onset_exact(params["alpha"], params["a"])), ":",
-                label="Eq. (9) with the exact-nu T_onset")
-    ax.set_xlabel("1/T [1/energy]")
-    ax.set_ylabel("Gamma [1/tau]")
-    ax.set_title("Activity at high T", fontsize=10)
+                label=r"Eq. (9) with the exact-$\nu$ $T_{onset}$")
+    ax.set_xlabel(r"$1/T$ [1/energy]")
+    ax.set_ylabel(r"$\Gamma$ [$1/\tau$]")
+    ax.set_title("Activity at high T")
     return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
@@ -184,28 +193,31 @@ def relaxation_time(ds, spec, sel):
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
     params = _params(spec, point)
     temps = np.geomspace(sub.T.values.min(), sub.T.values.max(), 60)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots()
     ax.errorbar(sub.T, 1 / mean, yerr=(err / mean**2).fillna(0), fmt="x", label="simulation")
-    ax.plot(temps, 1 / _fp_curve(spec, point, temps), "-", label="FP, exact nu")
+    ax.plot(temps, 1 / _fp_curve(spec, point, temps), "-", label=r"FP, exact $\nu$")
     with np.errstate(divide="ignore"):
         ax.plot(temps, 1 / _fp_curve(spec, point, temps, "mct"), "--", label="FP, Eq. (10) (MCT-like)")
     units = theory.units_mismatch(params)
     try:
         if not units:
             tc = theory.t_c(params["alpha"], params["a"])
-            ax.axvline(tc, color="grey", lw=0.8, label=f"T_c = {tc:.3f} (Eq. 10)")
+            ax.axvline(tc, color="grey", lw=0.8, label=rf"$T_c$ = {tc:.3f} (Eq. 10)")
     except ValueError:  # no frozen state: no T_c
         pass
     try:
         fit = fit_store("power-law", sub, spec)
-        ax.plot(fit.T, 1 / fit.fit.values, "k:", label=f"fit C (T - T_c)^g: T_c = {float(fit.T_c):.3f} +- "
-                f"{float(fit.T_c_err):.3f}, g = {float(fit.exponent):.2f} +- {float(fit.exponent_err):.2f}")
+        ax.plot(fit.T, 1 / fit.fit.values, "k:", label=rf"fit $C(T - T_c)^g$: $T_c$ = {float(fit.T_c):.3f} $\pm$ "
+                rf"{float(fit.T_c_err):.3f}, $g$ = {float(fit.exponent):.2f} $\pm$ {float(fit.exponent_err):.2f}")
     except (ValueError, RuntimeError):
         pass
     ax.set_yscale("log")
-    ax.set_xlabel("T [energy]")
-    ax.set_ylabel("1/Gamma [tau]")
-    ax.set_title("Relaxation time across regimes", fontsize=10)
+    tau = (1 / mean).values
+    if np.isfinite(tau).any():  # the theory diverges at T_c: keep the axis on the data
+        ax.set_ylim(np.nanmin(tau) / 3, np.nanmax(tau) * 3)
+    ax.set_xlabel(r"$T$ [energy]")
+    ax.set_ylabel(r"$1/\Gamma$ [$\tau$]")
+    ax.set_title("Relaxation time across regimes")
     return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
@@ -214,121 +226,208 @@ def arrhenius_plot(ds, spec, sel):
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)
     params = _params(spec, point)
     temps = np.geomspace(sub.T.values.min(), sub.T.values.max(), 60)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots()
     ax.errorbar(1 / sub.T, mean, yerr=err.fillna(0), fmt="x", label="simulation")
-    ax.plot(1 / temps, _fp_curve(spec, point, temps), "-", label="FP, exact nu")
+    ax.plot(1 / temps, _fp_curve(spec, point, temps), "-", label=r"FP, exact $\nu$")
     units = theory.units_mismatch(params)
     try:
         low = temps[temps <= 0.1]
         if not units:
             ax.plot(1 / low, [theory.gamma_low_t(T, params["alpha"], params["a"]) for T in low], "--",
-                    label=f"Eq. (22) corrected: T^2 exp(-{theory.e_bar(params['alpha'], params['a']):.3f}/T)")
+                    label=rf"Eq. (22) corrected: $T^2 e^{{-{theory.e_bar(params['alpha'], params['a']):.3f}/T}}$")
     except ValueError:
         pass
     try:
         fit = fit_store("arrhenius", sub, spec)
-        ax.plot(1 / fit.T, fit.fit.values, "k:", label=f"fit A exp(-E/T): E = {float(fit.E):.3f} +- {float(fit.E_err):.3f}")
+        ax.plot(1 / fit.T, fit.fit.values, "k:", label=rf"fit $A e^{{-E/T}}$: $E$ = {float(fit.E):.3f} $\pm$ {float(fit.E_err):.3f}")
     except (ValueError, RuntimeError):
         pass
     ax.set_yscale("log")
-    ax.set_xlabel("1/T [1/energy]")
-    ax.set_ylabel("Gamma [1/tau]")
-    ax.set_title("Arrhenius plot", fontsize=10)
+    ax.set_xlabel(r"$1/T$ [1/energy]")
+    ax.set_ylabel(r"$\Gamma$ [$1/\tau$]")
+    ax.set_title("Arrhenius plot")
     return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
 # ---- paper 002: lattice panels -------------------------------------------------------------
+#: Paper 002's Arrhenius law for the activity, a = 3.1 exp(-0.48/T) (Fig. 2 caption).
+PAPER002_ARRHENIUS = (3.1, 0.48)
+
+
+def _activity(point: xr.Dataset) -> float:
+    return float(point.activity.where(point.status == 1).mean())
+
+
+def _points(ds: xr.Dataset):
+    """(label, point) for every grid point of a store but its replicas (a reference store)."""
+    axes = [d for d in ds.status.dims if d != "replica"]
+    for idx in np.ndindex(*[ds.sizes[a] for a in axes]):
+        point = ds.isel(dict(zip(axes, idx)))
+        yield ", ".join(f"{a} = {float(point[a]):.3g}" for a in axes), point
+
+
+def _curve(ax, point, var, x_dim, scale, logy, **style):
+    mean, err = done_mean(point[var], point.status)
+    x = point[x_dim].values
+    if scale is not None:
+        x, mean, err = scale(point, x, mean, err)
+    if logy:  # empty bins and negative estimates are gaps on a log axis, not spikes
+        mean = mean.where(mean > 0)
+        err = err.where(mean.notnull())
+    return ax.errorbar(x, mean, yerr=err.fillna(0), **style)
+
+
 def _lattice_curves(ds, spec, sel, var: str, xlabel: str, ylabel: str, title: str, logx=True, logy=False,
-                    x_dim: str = "lag", scale: Callable | None = None):
+                    x_dim: str = "lag", scale: Callable | None = None, reference: xr.Dataset | None = None):
+    """One curve per temperature (circles; open where not shown stationary) and, from a
+    reference store (e.g. the random model), one grey curve per grid point (triangles)."""
     sub, where = select(ds, spec, ("T",), sel)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots()
     for T in sub.T.values:
         point = sub.sel(T=T)
-        mean, err = done_mean(point[var], point.status)
-        x = point[x_dim].values
-        if scale is not None:
-            x, mean, err = scale(point, x, mean, err)
+        if not bool((point.status == 1).any()):  # missing_note counts it
+            continue
         settled = not bool(unsettled(point))
-        ax.errorbar(x, mean, yerr=err.fillna(0), fmt="o-", ms=3, mfc=None if settled else "none",
-                    label=f"T = {T:g}" + ("" if settled else " (not stationary)"))
+        _curve(ax, point, var, x_dim, scale, logy, fmt="o-", lw=1, mfc=None if settled else "none",
+               label=f"$T$ = {T:g}" + ("" if settled else " (not stationary)"))
+    if reference is not None and var in reference:
+        for label, point in _points(reference):
+            _curve(ax, point, var, x_dim, scale, logy, fmt="^-", lw=0.8, color="grey", mfc="none",
+                   label=f"reference: {label}")
     ax.set_xscale("log" if logx else "linear")
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
+    return fig, ax, sub, where
+
+
+def _guide(ax, x0: float, y0: float, power: float, decades: float, label: str, style: str = "k--") -> None:
+    """A power-law guide y0 (x/x0)^power over ``decades`` from x0 (negative: towards smaller x)."""
+    xs = x0 * np.logspace(min(0.0, decades), max(0.0, decades), 20)
+    ax.plot(xs, y0 * (xs / x0) ** power, style, lw=1, label=label)
+
+
+def _data_extent(ax) -> tuple[np.ndarray, np.ndarray]:
+    """The finite, positive (x, y) of the data lines drawn so far."""
+    xs, ys = [], []
+    for line in ax.lines:
+        x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+        xs.append(x[ok])
+        ys.append(y[ok])
+    return np.concatenate(xs) if xs else np.array([]), np.concatenate(ys) if ys else np.array([])
+
+
+@_register("activity", "Paper 002: Arrhenius plot of the activity a(T), with the paper's 3.1 exp(-0.48/T)",
+           "lattice", ("activity",))
+def activity_arrhenius(ds, spec, sel):
+    sub, where = select(ds, spec, ("T",), sel)
+    mean, err = done_mean(sub.activity, sub.status)
+    fig, ax = plt.subplots()
+    ax.errorbar(1 / sub.T, mean, yerr=err.fillna(0), fmt="o", label="simulation")
+    temps = np.geomspace(sub.T.values.min(), sub.T.values.max(), 60)
+    prefactor, energy = PAPER002_ARRHENIUS
+    ax.plot(1 / temps, prefactor * np.exp(-energy / temps), "k--", lw=1,
+            label=rf"paper 002: ${prefactor:g}\,e^{{-{energy:g}/T}}$")
+    try:
+        fit = fit_store("arrhenius", sub, spec)
+        ax.plot(1 / fit.T, fit.fit.values, "k:", label=rf"fit $A e^{{-E/T}}$: $A$ = {float(fit.A):.3g} $\pm$ "
+                rf"{float(fit.A_err):.2g}, $E$ = {float(fit.E):.3f} $\pm$ {float(fit.E_err):.3f}")
+    except (ValueError, RuntimeError):
+        pass
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$1/T$")
+    ax.set_ylabel(r"activity $a$")
+    ax.set_title("Activity against temperature")
     return _finish(fig, ax, missing_note(sub), where)
 
 
-@_register("diffusion", "Paper 002 Fig. 2a: D(t) = MSD/(4t), with the random model from a reference store",
+@_register("diffusion", "Paper 002 Fig. 2a: D(t) = MSD/(4t) (with --reference: the random model in grey)",
            "lattice", ("diffusion",))
-def diffusion(ds, spec, sel, reference: xr.Dataset | None = None):
-    fig = _lattice_curves(ds, spec, sel, "diffusion", "t [tau]", "D(t) [lattice^2/tau]", "Tracer diffusion", logy=True)
-    if reference is not None and "diffusion" in reference:
-        ax = fig.axes[0]
-        axes = [d for d in reference.status.dims if d != "replica"]
-        for idx in np.ndindex(*[reference.sizes[a] for a in axes]):
-            point = reference.isel(dict(zip(axes, idx)))
-            mean, _ = done_mean(point.diffusion, point.status)
-            label = ", ".join(f"{a} = {float(point[a]):g}" for a in axes)
-            ax.plot(point.lag, mean, color="grey", lw=1, label=f"reference: {label}")
-        ax.legend(fontsize=7)
-    return fig
+def diffusion(ds, spec, sel, reference=None):
+    fig, ax, sub, where = _lattice_curves(ds, spec, sel, "diffusion", r"$t$ [$\tau$]",
+                                          r"$D(t) = \langle \Delta r^2 \rangle / 4t$", "Tracer diffusion", logy=True,
+                                          reference=reference)
+    tau_res = parameter(sub, spec, "tau_res")
+    for x in (tau_res, 10 * tau_res):  # paper 002's regimes: I below tau_res, III well above
+        ax.axvline(x, color="grey", lw=0.6, ls=":")
+    x, y = _data_extent(ax)
+    if x.size:
+        _guide(ax, x.min(), y[x == x.min()].max(), 1.0, 1.0, r"ballistic (I): $D \propto t$", "k:")
+    return _finish(fig, ax, missing_note(sub), where)
 
 
-@_register("p-u", "Paper 002 Fig. 3a: P(u), rescaled by sqrt(a)", "lattice", ("p_u", "activity"))
-def p_u(ds, spec, sel):
+@_register("p-u", "Paper 002 Fig. 3a: P(u) rescaled by sqrt(a), guides u and u^-3", "lattice", ("p_u", "activity"))
+def p_u(ds, spec, sel, reference=None):
     def rescale(point, x, mean, err):
-        a = float(point.activity.where(point.status == 1).mean())
+        a = _activity(point)
         return x / np.sqrt(a), mean * np.sqrt(a), err * np.sqrt(a)
 
-    fig = _lattice_curves(ds, spec, sel, "p_u", "u / sqrt(a) [1/tau]", "sqrt(a) P(u) [tau]",
-                          "Displacements per unit time", logy=True, x_dim="u", scale=rescale)
-    ax = fig.axes[0]
-    x = np.geomspace(*ax.get_xlim(), 10)
-    ax.plot(x, x**-3 * np.nanmax([line.get_ydata().max() for line in ax.lines]) * x[0] ** 3, "k--", label="u^-3")
-    ax.legend(fontsize=8)
-    return fig
+    fig, ax, sub, where = _lattice_curves(ds, spec, sel, "p_u", r"$u/\sqrt{a}$ [$1/\tau$]", r"$\sqrt{a}\,P(u)$ [$\tau$]",
+                                          "Tracer displacements per unit time", logy=True, x_dim="u", scale=rescale,
+                                          reference=reference)
+    x, y = _data_extent(ax)
+    if x.size:
+        peak = x[np.argmax(y)]
+        _guide(ax, peak / 3, y.max() / 3, 1.0, -1.5, r"$u^{d-1} = u$")
+        _guide(ax, peak * 3, y.max() / 30, -3.0, 1.5, r"$u^{-3}$")
+    return _finish(fig, ax, missing_note(sub), where)
 
 
-@_register("psi", "Paper 002 Fig. 3b: psi(tau_ev), rescaled by a", "lattice", ("psi", "activity"))
-def psi(ds, spec, sel):
+@_register("psi", "Paper 002 Fig. 3b: psi(tau_ev) rescaled by a, guide (a tau_ev)^(-2/3)", "lattice",
+           ("psi", "activity"))
+def psi(ds, spec, sel, reference=None):
     def rescale(point, x, mean, err):
-        a = float(point.activity.where(point.status == 1).mean())
+        a = _activity(point)
         return a * x, mean / a, err / a
 
-    return _lattice_curves(ds, spec, sel, "psi", "a tau_ev", "psi / a", "Waiting times between events", logy=True,
-                           x_dim="tau_ev", scale=rescale)
+    fig, ax, sub, where = _lattice_curves(ds, spec, sel, "psi", r"$a\,\tau_{ev}$", r"$\psi(\tau_{ev})/a$",
+                                          "Waiting times between events of a site", logy=True, x_dim="tau_ev",
+                                          scale=rescale, reference=reference)
+    x, y = _data_extent(ax)
+    if x.size:  # from the shortest rescaled waiting time, over two decades, above the data
+        _guide(ax, x.min(), 3 * y[x == x.min()].max(), -2.0 / 3.0, 2.0, r"$(a\tau_{ev})^{-2/3}$")
+    return _finish(fig, ax, missing_note(sub), where)
 
 
 @_register("c-u", "Paper 002 Fig. 3c: C_u(t)", "lattice", ("c_u",))
-def c_u(ds, spec, sel):
-    return _lattice_curves(ds, spec, sel, "c_u", "t [tau]", "C_u(t)", "Displacement autocorrelation")
-
-
-@_register("ctrw", "Paper 002 Fig. 3c inset: the CTRW's event count N~(s) from psi", "lattice", ("psi",))
-def ctrw(ds, spec, sel):
-    sub, where = select(ds, spec, ("T",), sel)
-    prediction = ctrw_from_store(ds, spec, sel)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    temps = prediction["T"].values if "T" in prediction.dims else [None]
-    for T in temps:
-        one = prediction.sel(T=T) if T is not None else prediction
-        ax.loglog(one.s, one.n_laplace, "-", label="CTRW" if T is None else f"T = {T:g}")
-    s = prediction.s.values
-    top = float(prediction.n_laplace.max())
-    for power, style in ((2.0, "k--"), (5.0 / 3.0, "k:")):
-        ax.loglog(s, top * (s / s[0]) ** -power, style, lw=0.8, label=f"s^-{power:.3g}")
-    ax.set_ylim(float(prediction.n_laplace.min()) / 10, top * 10)
-    ax.set_xlabel("s [1/tau]")
-    ax.set_ylabel("N~(s) = psi~ / (s (1 - psi~))")
-    ax.set_title("CTRW with the measured waiting times", fontsize=10)
+def c_u(ds, spec, sel, reference=None):
+    fig, ax, sub, where = _lattice_curves(ds, spec, sel, "c_u", r"$t$ [$\tau$]", r"$C_u(t)$",
+                                          "Autocorrelation of tracer displacements", reference=reference)
+    ax.axhline(0.0, color="grey", lw=0.6)
     return _finish(fig, ax, missing_note(sub), where)
 
 
-@_register("c-sigma", "Paper 002 Fig. 3d: C_sigma(t)", "lattice", ("c_sigma",))
-def c_sigma(ds, spec, sel):
-    return _lattice_curves(ds, spec, sel, "c_sigma", "t [tau]", "C_sigma(t)", "Local stress autocorrelation")
+@_register("ctrw", "Paper 002 Fig. 3c inset: the CTRW's event count N~(s) from psi", "lattice", ("psi",))
+def ctrw(ds, spec, sel, reference=None):
+    sub, where = select(ds, spec, ("T",), sel)
+    prediction = ctrw_from_store(ds, spec, sel)
+    fig, ax = plt.subplots()
+    temps = prediction["T"].values if "T" in prediction.dims else [None]
+    for T in temps:
+        one = prediction.sel(T=T) if T is not None else prediction
+        ax.loglog(one.s, one.n_laplace, "-", label="CTRW" if T is None else f"$T$ = {T:g}")
+    s = prediction.s.values
+    top = float(prediction.n_laplace.max())
+    for power, style, label in ((2.0, "k--", r"$s^{-2}$ (diffusive)"), (5.0 / 3.0, "k:", r"$s^{-5/3}$")):
+        ax.loglog(s, top * (s / s[0]) ** -power, style, lw=0.8, label=label)
+    ax.set_ylim(float(prediction.n_laplace.min()) / 10, top * 10)
+    ax.set_xlabel(r"$s$ [$1/\tau$]")
+    ax.set_ylabel(r"$\tilde N(s) = \tilde\psi / s(1 - \tilde\psi)$")
+    ax.set_title("CTRW with the measured waiting times")
+    return _finish(fig, ax, missing_note(sub), where)
+
+
+@_register("c-sigma", "Paper 002 Fig. 3d: C_sigma against a t", "lattice", ("c_sigma", "activity"))
+def c_sigma(ds, spec, sel, reference=None):
+    def rescale(point, x, mean, err):
+        return _activity(point) * x, mean, err
+
+    fig, ax, sub, where = _lattice_curves(ds, spec, sel, "c_sigma", r"$a\,t$", r"$C_\sigma(t)$",
+                                          "Autocorrelation of local stresses", scale=rescale, reference=reference)
+    return _finish(fig, ax, missing_note(sub), where)
 
 
 def _s_q_collapse(ds, spec, sel, lags_over_tau_res: tuple[float, float], pick_t: str, regime: str):
@@ -342,55 +441,61 @@ def _s_q_collapse(ds, spec, sel, lags_over_tau_res: tuple[float, float], pick_t:
     window = (point.lag >= lags[0]) & (point.lag <= lags[1])
     good = point.s_q.where(point.status == 1).where(window, drop=True)
     q = point.q.where(point.status == 1).mean("replica")
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots()
     note = missing_note(sub)
     mean = good.mean("replica")
+    xlabel = r"$q^n t$ [$\tau$, lattice units]"
     if good.sizes.get("lag", 0) == 0 or not np.isfinite(mean.values).any():
-        note = (note + "; " if note else "") + "no data in this lag window (run longer or add lag levels)"
-        ax.set_xlabel("q^n t [lattice^-n tau]")
-        ax.set_ylabel("S(q, t)")
+        note = _notes(note, "no data in this lag window (run longer or add lag levels)")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(r"$S(q, t)$")
         ax.plot([], [], label="no data")
         return _finish(fig, ax, note, where)
     try:
         fit = fits.stretched_exponential(good, q)
         n, g, scale = float(fit.n), float(fit.stretch), float(fit.scale)
-        xlabel = "q^n t [lattice^-n tau]"
-        fit_label = (f"exp(-c (q^n t)^g): n = {n:.2f} +- {float(fit.n_err):.2f}, "
-                     f"g = {g:.2f} +- {float(fit.stretch_err):.2f}")
+        fit_label = (rf"$e^{{-c (q^n t)^\gamma}}$: $n$ = {n:.3f} $\pm$ {float(fit.n_err):.3f}," "\n"
+                     rf"$\gamma$ = {g:.3f} $\pm$ {float(fit.stretch_err):.3f}, $c$ = {scale:.3g}")
     except Exception as err:  # too little decay in this window to fit
-        n, g, scale, xlabel, fit_label = 1.0, None, None, "q t [lattice^-1 tau]", None
-        note = (note + "; " if note else "") + f"no collapse fit: {err}"
+        n, g, scale, xlabel, fit_label = 1.0, None, None, r"$q t$", None
+        note = _notes(note, f"no collapse fit: {err}")
     n_done = good.notnull().sum("replica")
     err = good.std("replica", ddof=1) / np.sqrt(n_done.where(n_done > 1))
-    for k in point.k.values[:: max(1, point.k.size // 6)]:
+    decaying = [k for k in point.k.values if float(mean.sel(k=k).min()) < 0.95 and float(mean.sel(k=k).max()) > 0.05]
+    for k in (decaying or list(point.k.values))[:: max(1, len(decaying or point.k.values) // 7)]:
         x = q.sel(k=k).values ** n * good.lag.values
-        ax.errorbar(x, mean.sel(k=k), yerr=err.sel(k=k).fillna(0), fmt="o", ms=3, label=f"q = {float(q.sel(k=k)):.3f}")
+        ax.errorbar(x, mean.sel(k=k), yerr=err.sel(k=k).fillna(0), fmt="o", ms=3, label=f"$q$ = {float(q.sel(k=k)):.3g}")
     if fit_label:
         lag = good.lag.values  # the data's positive range (the axis limits include margins)
         xs = np.geomspace(np.nanmin(q.values) ** n * lag.min(), np.nanmax(q.values) ** n * lag.max(), 100)
         ax.plot(xs, np.exp(-scale * xs**g), "k--", label=fit_label)
     ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("S(q, t)")
-    ax.set_title(f"S(q, t), {regime} regime ({lags[0]:g} <= t <= {lags[1]:g}), T = {T:g}", fontsize=10)
+    ax.set_ylabel(r"$S(q, t)$")
+    ax.set_title(f"$S(q, t)$, {regime} regime (${lags[0]:g} \\leq t \\leq {lags[1]:g}$), $T$ = {T:g}")
     return _finish(fig, ax, note, where)
 
 
 @_register("s-q-ballistic", "Paper 002 Fig. 2b: S(q, t) collapse, ballistic regime (t <= tau_res)", "lattice",
            ("s_q", "q"))
-def s_q_ballistic(ds, spec, sel):
+def s_q_ballistic(ds, spec, sel, reference=None):
     return _s_q_collapse(ds, spec, sel, (0.0, 1.0), "high", "ballistic")
 
 
 @_register("s-q-crossover", "Paper 002 Fig. 2c: S(q, t) collapse, crossover regime, lowest T", "lattice", ("s_q", "q"))
-def s_q_crossover(ds, spec, sel):
+def s_q_crossover(ds, spec, sel, reference=None):
     return _s_q_collapse(ds, spec, sel, (1.0, 30.0), "low", "crossover")
 
 
 @_register("s-q-diffusive", "Paper 002 Fig. 2d: S(q, t) collapse, diffusive regime (t >= 10 tau_res)", "lattice",
            ("s_q", "q"))
-def s_q_diffusive(ds, spec, sel):
+def s_q_diffusive(ds, spec, sel, reference=None):
     return _s_q_collapse(ds, spec, sel, (10.0, np.inf), "high", "diffusive")
+
+
+#: Figures that overlay a reference store (paper 002's random model, grey in Figs. 2a and 3).
+REFERENCE_KINDS = ("diffusion", "p-u", "psi", "c-u", "c-sigma")
 
 
 def draw(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, float] | None = None,
@@ -399,6 +504,7 @@ def draw(kind: str, ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, float] | 
     e.g. the random model at matched activity) is overlaid where a figure supports it."""
     if kind not in FIGURES:
         raise KeyError(kind)
-    if reference is not None and kind == "diffusion":
-        return diffusion(ds, spec, dict(sel or {}), reference)
-    return FIGURES[kind].draw(ds, spec, dict(sel or {}))
+    with plt.rc_context(STYLE):
+        if reference is not None and kind in REFERENCE_KINDS:
+            return FIGURES[kind].draw(ds, spec, dict(sel or {}), reference)
+        return FIGURES[kind].draw(ds, spec, dict(sel or {}))

@@ -66,8 +66,8 @@ from epmsweep.model.histogram import log_centres, log_edges
 from epmsweep.model.jit import cache_own_types_only
 from epmsweep.model.lattice.activation import RandomActivation, ThermalOneChannel, rate_bound
 from epmsweep.model.lattice.eventdriven import simulate_events
-from epmsweep.model.lattice.observables import lag_grid
-from epmsweep.model.lattice.propagator import FORMS, Q0_MODES
+from epmsweep.model.lattice.observables import lag_grid, wave_numbers
+from epmsweep.model.lattice.propagator import DISPLACEMENT_PER_STRAIN, FORMS, Q0_MODES
 from epmsweep.model.lattice.stepped import simulate_time_stepped, steps_per
 from epmsweep.model.rules import RULE_PARAMETERS, stress_coord
 from epmsweep.model.run_length import RunLength, run_length_outputs, run_length_settings
@@ -160,6 +160,11 @@ LATTICE_SETTINGS: dict[str, Field] = {
                      kind=str, choices=Q0_MODES),
     "strain_divisor": Field(2.0, "plastic strain rate of an active site is eps0/(strain_divisor tau)", "1", float, 0.0,
                             None, lower_open=True),
+    "displacement_strain": Field("tensor", "strain whose displacement field moves the tracers: 'tensor' (the "
+                                           "plastic strain eps_pl of d sigma = 2 mu G eps_pl; the symmetric gradient "
+                                           "of u gives the stress) or 'engineering' (the shear angle 2 eps_pl: "
+                                           "displacements twice as large, paper 002's scale)", kind=str,
+                                 choices=tuple(DISPLACEMENT_PER_STRAIN)),
     "stop_at_zero": Field(False, "also end an event when its site's stress crosses zero against the event's sign: a "
                                  "different model from paper 002's (events release less strain; at L = 64 the "
                                  "activity is 80x lower at T = 0.1, 57x at T = 0.2)", kind=bool),
@@ -176,7 +181,9 @@ LATTICE_SETTINGS: dict[str, Field] = {
     "sample_interval": Field(0.1, "sampling interval of tracers and stresses (a multiple of dt)", "time", float, 0.0,
                              None, lower_open=True),
     "lag_levels": Field(4, "decades of the log-spaced lag grid (9 lags each, from sample_interval)", "1", int, 1, 12),
-    "q_modes": Field(16, "S(q, t) at q = 2 pi k / L for k = 1..q_modes", "1", int, 1, 4096),
+    "q_modes": Field(14, "S(q, t) at q = 2 pi k / L for the first q_modes of k = 1, 2, 3, 4, 6, 8, 12, 16, ... "
+                         "(2^m and 3 2^m); tracers move off the lattice, so q may exceed pi: the ballistic regime "
+                         "needs q of a few pi (k = 128 at the default 14, q = 4 pi at L = 64)", "1", int, 1, 40),
     "n_probes": Field(256, "sites whose stress enters C_sigma", "1", int, 1, 10_000_000),
     "u_interval": Field(1.0, "time over which tracer displacements enter P(u) (a multiple of sample_interval)", "time",
                         float, 0.0, None, lower_open=True),
@@ -228,8 +235,6 @@ class Lattice(Model):
             per_sample = steps_per(interval, dt, "sample_interval")
             steps_per(float(settings["u_interval"]), dt * per_sample, "u_interval")
             steps_per(float(settings["p_sigma_interval"]), dt * per_sample, "p_sigma_interval")
-            if int(settings["q_modes"]) > int(params["L"]) // 2:
-                raise InvalidInput(f"q_modes = {settings['q_modes']} exceeds L/2 = {int(params['L']) // 2}")
         for lo, hi in (("u_min", "u_max"), ("psi_min", "psi_max"), ("p_sigma_min", "p_sigma_max")):
             if float(settings[lo]) >= float(settings[hi]):
                 raise InvalidInput(f"{lo} = {settings[lo]:g} must be below {hi} = {settings[hi]:g}")
@@ -280,7 +285,7 @@ class Lattice(Model):
         coords = {
             "window": Coord(np.arange(n_windows), "1", "measurement window index"),
             "lag": Coord(lags, "time", "time lag"),
-            "k": Coord(np.arange(1, int(settings["q_modes"]) + 1), "1", "wave number index: q = 2 pi k / L"),
+            "k": Coord(wave_numbers(int(settings["q_modes"])), "1", "wave number index: q = 2 pi k / L"),
             "u": Coord(log_centres(u_edges), "1/time", "tracer displacement per unit time (bin centre)"),
             "tau_ev": Coord(log_centres(psi_edges), "time", "waiting time (bin centre)"),
             "sigma": stress_coord(settings),

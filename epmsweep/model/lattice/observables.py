@@ -9,8 +9,14 @@ lag grid" -- and the memory is levels x 9 samples of the tracked quantities. Per
 
 * MSD(lag) = <|r(t0 + lag) - r(t0)|^2> over tracers and origins, D = MSD / (4 lag);
 * S(q, lag) = <cos(q . (r(t0 + lag) - r(t0)))> over tracers, origins and the wave
-  vectors (q, 0) and (0, q) of equal modulus (paper 002's definition), q = 2 pi k / L;
-  cos(k theta) for all k comes from one cosine per axis by the Chebyshev recurrence;
+  vectors (q, 0) and (0, q) of equal modulus (paper 002's definition), q = 2 pi k / L
+  for k = 1, 2, 3, 4, 6, 8, 12, ... (2^m and 3 2^m, :func:`wave_numbers`): about seven
+  per decade from the box down to below the lattice spacing (tracers move off the
+  lattice; k = L/2 is q = pi), so one run holds the diffusive regime (small q) and the
+  crossover and ballistic ones (q of order pi and above, where the displacements within
+  one event duration are a fraction of a lattice spacing). From one
+  cosine per axis, cos 2x = 2 cos^2 x - 1 and cos 3x = cos x (2 cos 2x - 1) give them all
+  at a few multiplications each;
 * C_u(lag) = <u(t0) . u(t0 + lag)> / <u . u>, u the tracer displacement over one
   sampling interval;
 * C_sigma(lag) = cov(sigma_i(t0), sigma_i(t0 + lag)) / var(sigma_i) over probe sites.
@@ -36,6 +42,12 @@ def lag_grid(sample_interval: float, levels: int) -> np.ndarray:
     return np.array([i * BLOCK**lev * sample_interval for lev in range(levels) for i in range(1, BLOCK)])
 
 
+def wave_numbers(n: int) -> np.ndarray:
+    """The first ``n`` of k = 1, 2, 3, 4, 6, 8, 12, 16, ... (2^m and 3 2^m, increasing)."""
+    ks = sorted({2**m for m in range(n + 1)} | {3 * 2**m for m in range(n)})
+    return np.array(ks[:n], dtype=np.int64)
+
+
 class _Rings(NamedTuple):
     """Per level, the last BLOCK - 1 samples (ring buffers) and how many are stored."""
 
@@ -51,7 +63,7 @@ class _Sums(NamedTuple):
 
     msd: np.ndarray
     pairs: np.ndarray
-    sq: np.ndarray  # [lags, k_max]
+    sq: np.ndarray  # [lags, wave numbers]
     cu: np.ndarray
     cs_xy: np.ndarray
     cs_x: np.ndarray
@@ -65,7 +77,7 @@ def _correlate(level, pos, u, sig, rings, sums, box):
     pos_buf, u_buf, sig_buf, filled, head = rings
     msd, pairs, sq, cu, cs_xy, cs_x, cs_y, cs_n = sums
     slots = pos_buf.shape[1]
-    k_max = sq.shape[1]
+    n_q = sq.shape[1]
     n_tr = pos.shape[0]
     n_pr = sig.shape[0]
     two_pi_over_box = 2.0 * math.pi / box
@@ -77,14 +89,21 @@ def _correlate(level, pos, u, sig, rings, sums, box):
             dy = pos[m, 1] - pos_buf[level, slot, m, 1]
             msd[k] += dx * dx + dy * dy
             cu[k] += u[m, 0] * u_buf[level, slot, m, 0] + u[m, 1] * u_buf[level, slot, m, 1]
-            # cos(j theta) for j = 1..k_max by the Chebyshev recurrence, both axes
+            # cos(k theta) at the wave numbers k = 1, 2, 3, 4, 6, 8, ... (wave_numbers), both
+            # axes: the chain 2^m by doubling, the chain 3 2^m from cos 3x = cos x (2 cos 2x - 1)
             cx, cy = math.cos(two_pi_over_box * dx), math.cos(two_pi_over_box * dy)
-            px, py = 1.0, 1.0
-            qx, qy = cx, cy
-            for j in range(k_max):
-                sq[k, j] += 0.5 * (qx + qy)
-                nx, ny = 2.0 * cx * qx - px, 2.0 * cy * qy - py
-                px, py, qx, qy = qx, qy, nx, ny
+            sq[k, 0] += 0.5 * (cx + cy)
+            ax, ay = 2.0 * cx * cx - 1.0, 2.0 * cy * cy - 1.0
+            bx, by = cx * (2.0 * ax - 1.0), cy * (2.0 * ay - 1.0)
+            for j in range(1, n_q):
+                if j % 2:
+                    if j > 1:
+                        ax, ay = 2.0 * ax * ax - 1.0, 2.0 * ay * ay - 1.0
+                    sq[k, j] += 0.5 * (ax + ay)
+                else:
+                    if j > 2:
+                        bx, by = 2.0 * bx * bx - 1.0, 2.0 * by * by - 1.0
+                    sq[k, j] += 0.5 * (bx + by)
         pairs[k] += n_tr
         for p in range(n_pr):
             a, b = sig_buf[level, slot, p], sig[p]
@@ -104,14 +123,14 @@ def _correlate(level, pos, u, sig, rings, sums, box):
 class TimeCorrelations:
     """MSD, S(q, lag), C_u and C_sigma on the lag grid; see the module docstring."""
 
-    def __init__(self, n_tracers: int, n_probes: int, levels: int, sample_interval: float, k_max: int, box: float):
+    def __init__(self, n_tracers: int, n_probes: int, levels: int, sample_interval: float, n_q: int, box: float):
         slots = BLOCK - 1
         self.levels, self.box = levels, box
         self.lags = lag_grid(sample_interval, levels)
         n_lags = self.lags.size
         self.rings = _Rings(np.zeros((levels, slots, n_tracers, 2)), np.zeros((levels, slots, n_tracers, 2)),
                             np.zeros((levels, slots, n_probes)), np.zeros(levels, np.int64), np.zeros(levels, np.int64))
-        self.sums = _Sums(*(np.zeros(n_lags) for _ in range(2)), np.zeros((n_lags, k_max)),
+        self.sums = _Sums(*(np.zeros(n_lags) for _ in range(2)), np.zeros((n_lags, n_q)),
                           *(np.zeros(n_lags) for _ in range(5)))
         self.count = 0
         self.uu = 0.0

@@ -34,6 +34,12 @@ Conventions:
   (lattice) is the derivative symbol; its symmetric gradient reproduces the stress,
   d sigma = 2 mu [(d_x u_y + d_y u_x)/2 - eps_pl]. Modes with |q_x| = pi or |q_y| = pi
   carry no displacement (a derivative of a real lattice field has no Nyquist part).
+  This is the displacement of the tensor strain eps_pl = eps_xy whose 2 mu G gives the
+  stress. Paper 002's displacements are twice as large at the same stress (its S(q, t)
+  fits and D(t), compared at equal activity; see docs/paper002.md): the shear angle
+  gamma = 2 eps_xy in the displacement, or the factor 2 of its printed far field
+  2 cos(4 theta)/(pi r^2) kept in u but not in the stress.
+  :data:`DISPLACEMENT_PER_STRAIN` names the two conventions.
 
 Mean-field coupling (paper 000, Eq. A5): alpha = <d sigma^2>/2 sum_{j != i} G_ij^2 and
 m = (a^2/4) <d sigma^2> sum_{j in nn(i)} G_ij^2, where the kernel is normalised so that
@@ -52,6 +58,9 @@ import scipy.fft
 
 FORMS = ("continuum", "lattice")
 Q0_MODES = ("fixed-strain", "conserved")
+#: Tracer displacement per unit plastic strain eps_pl: 'tensor' moves tracers by u(eps_pl),
+#: 'engineering' by u(2 eps_pl) (paper 002's scale, see the module docstring).
+DISPLACEMENT_PER_STRAIN = {"tensor": 1.0, "engineering": 2.0}
 
 
 def _symbols(L: int, form: str) -> tuple[np.ndarray, np.ndarray]:

@@ -20,8 +20,8 @@ import scipy.fft
 from epmsweep.model.core import InvalidInput, Value
 from epmsweep.model.histogram import UniformBins, density, histogram_add, log_edges
 from epmsweep.model.jit import bind
-from epmsweep.model.lattice.observables import TimeCorrelations
-from epmsweep.model.lattice.propagator import Propagator, eshelby
+from epmsweep.model.lattice.observables import TimeCorrelations, wave_numbers
+from epmsweep.model.lattice.propagator import DISPLACEMENT_PER_STRAIN, Propagator, eshelby
 from epmsweep.model.lattice.field import bring_up_to_date, current_stress, histogram_current, inactive_vmax, stress_at
 from epmsweep.model.lattice.transitions import (Binning, Dynamics, RateField, Sites, Tracers, one_bin, run_steps,
                                                 sort_into_bins)
@@ -46,7 +46,8 @@ class TimeSteppedLattice:
     """State and stepping of one lattice under an activation rule (see the module docstring)."""
 
     def __init__(self, prop: Propagator, rule: tuple, dyn: Dynamics, rng: np.random.Generator, n_tracers: int,
-                 sigma: np.ndarray, psi_edges: np.ndarray, two_mu: float, eps_step: float):
+                 sigma: np.ndarray, psi_edges: np.ndarray, two_mu: float, eps_step: float,
+                 u_per_strain: float = 1.0):
         L = prop.L
         n = L * L
         self.prop, self.rule, self.dyn, self.rng = prop, rule, dyn, rng
@@ -55,10 +56,12 @@ class TimeSteppedLattice:
             n_act=np.zeros(1, np.int64), changed=np.zeros(n, np.int64), coeffs=np.zeros(n), last_act=np.full((L, L), -1.0),
             psi_edges=psi_edges, psi_counts=np.zeros(psi_edges.size + 1), t=np.zeros(1), stats=np.zeros(3))
         self.tracers = Tracers(rng.random((n_tracers, 2)) * L, np.zeros((n_tracers, 2)))
-        # rate field per unit sign: 2 mu eps_step G (stress), eps_step K (tracer displacement)
+        # rate field per unit sign: 2 mu eps_step G (stress), u_per_strain eps_step K (tracer
+        # displacement, DISPLACEMENT_PER_STRAIN)
         parts = [(two_mu * eps_step * prop.g_r, two_mu * eps_step * prop.g_q)]
         if n_tracers:
-            parts += [(eps_step * prop.ux_r, eps_step * prop.ux_q), (eps_step * prop.uy_r, eps_step * prop.uy_q)]
+            u_step = u_per_strain * eps_step
+            parts += [(u_step * prop.ux_r, u_step * prop.ux_q), (u_step * prop.uy_r, u_step * prop.uy_q)]
         self.kernel_q = [q for _, q in parts]
         self.rates = RateField(np.zeros((len(parts), L, L)), np.ascontiguousarray(np.stack([r for r, _ in parts])),
                                np.zeros(1, np.int64), np.zeros(1, np.int64))
@@ -187,7 +190,8 @@ def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Va
         sigma = initial_stresses(prop, initial, float(settings["initial_std"]), rng)
     else:
         sigma = np.array(start["sigma"], dtype=float)
-    sim = TimeSteppedLattice(prop, rule, dyn, rng, n_tracers, sigma, psi_edges, 2.0 * float(params["mu"]), eps_step)
+    sim = TimeSteppedLattice(prop, rule, dyn, rng, n_tracers, sigma, psi_edges, 2.0 * float(params["mu"]), eps_step,
+                             DISPLACEMENT_PER_STRAIN[str(settings["displacement_strain"])])
     if start is not None:
         sim.set_active(start["active"], start["sign"])
     probes = rng.choice(n_sites, size=int(settings["n_probes"]), replace=False)
@@ -244,7 +248,7 @@ def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Va
         "activity_t": meas.per_window(),
         "t_window": meas.mid_times(burn.length),
         "events": int(sim.stats[2]),
-        "q": 2 * np.pi * np.arange(1, int(settings["q_modes"]) + 1) / L,
+        "q": 2 * np.pi * wave_numbers(int(settings["q_modes"])) / L,
         "p_u": density(u_counts, u_edges),
         "psi": density(sim.sites.psi_counts, psi_edges),
         "p_sigma": density(s_counts, s_edges),
