@@ -430,14 +430,24 @@ def c_sigma(ds, spec, sel, reference=None):
     return _finish(fig, ax, missing_note(sub), where)
 
 
-def _s_q_collapse(ds, spec, sel, lags_over_tau_res: tuple[float, float], pick_t: str, regime: str):
-    """The collapse in a lag window given in units of the slice's tau_res."""
+def _falling_d(point: xr.Dataset, tau_res: float) -> tuple[float, float]:
+    """Paper 002's regime II: from the peak of D(t) over two decades (D falls there at low T)."""
+    mean, _ = done_mean(point.diffusion, point.status)
+    mean = mean.where(mean.lag >= tau_res).dropna("lag")
+    t_peak = float(mean.lag[int(np.argmax(mean.values))]) if mean.size else tau_res
+    return t_peak, 100 * t_peak
+
+
+def _s_q_collapse(ds, spec, sel, window: Callable[[xr.Dataset, float], tuple[float, float]], paper_t: float,
+                  regime: str):
+    """The collapse in the lag window ``window(point, tau_res)`` at the selected T, or at the
+    store's T nearest the paper's figure (``paper_t``)."""
     sub, where = select(ds, spec, ("T",), sel)
     tau_res = parameter(sub, spec, "tau_res")
-    lags = (lags_over_tau_res[0] * tau_res, lags_over_tau_res[1] * tau_res)
     temps = sub.T.values
-    T = float(sel["T"]) if "T" in sel else float(temps.max() if pick_t == "high" else temps.min())
+    T = float(sel["T"]) if "T" in sel else float(temps[np.argmin(np.abs(temps - paper_t))])
     point = sub.sel(T=T, method="nearest")
+    lags = window(point, tau_res)
     window = (point.lag >= lags[0]) & (point.lag <= lags[1])
     good = point.s_q.where(point.status == 1).where(window, drop=True)
     q = point.q.where(point.status == 1).mean("replica")
@@ -473,25 +483,27 @@ def _s_q_collapse(ds, spec, sel, lags_over_tau_res: tuple[float, float], pick_t:
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(r"$S(q, t)$")
-    ax.set_title(f"$S(q, t)$, {regime} regime (${lags[0]:g} \\leq t \\leq {lags[1]:g}$), $T$ = {T:g}")
+    span = f"t \\geq {lags[0]:g}" if np.isinf(lags[1]) else f"{lags[0]:g} \\leq t \\leq {lags[1]:g}"
+    ax.set_title(f"$S(q, t)$, {regime} regime (${span}$), $T$ = {T:g}")
     return _finish(fig, ax, note, where)
 
 
-@_register("s-q-ballistic", "Paper 002 Fig. 2b: S(q, t) collapse, ballistic regime (t <= tau_res)", "lattice",
-           ("s_q", "q"))
+@_register("s-q-ballistic", "Paper 002 Fig. 2b: S(q, t) collapse, ballistic regime (t <= tau_res), T nearest 0.2",
+           "lattice", ("s_q", "q"))
 def s_q_ballistic(ds, spec, sel, reference=None):
-    return _s_q_collapse(ds, spec, sel, (0.0, 1.0), "high", "ballistic")
+    return _s_q_collapse(ds, spec, sel, lambda point, tau_res: (0.0, tau_res), 0.2, "ballistic")
 
 
-@_register("s-q-crossover", "Paper 002 Fig. 2c: S(q, t) collapse, crossover regime, lowest T", "lattice", ("s_q", "q"))
+@_register("s-q-crossover", "Paper 002 Fig. 2c: S(q, t) collapse, crossover regime (D(t) falling: its peak to "
+           "100x later), T nearest 0.07", "lattice", ("s_q", "q", "diffusion"))
 def s_q_crossover(ds, spec, sel, reference=None):
-    return _s_q_collapse(ds, spec, sel, (1.0, 30.0), "low", "crossover")
+    return _s_q_collapse(ds, spec, sel, _falling_d, 0.07, "crossover")
 
 
-@_register("s-q-diffusive", "Paper 002 Fig. 2d: S(q, t) collapse, diffusive regime (t >= 10 tau_res)", "lattice",
-           ("s_q", "q"))
+@_register("s-q-diffusive", "Paper 002 Fig. 2d: S(q, t) collapse, diffusive regime (t >= 10 tau_res), T nearest 0.2",
+           "lattice", ("s_q", "q"))
 def s_q_diffusive(ds, spec, sel, reference=None):
-    return _s_q_collapse(ds, spec, sel, (10.0, np.inf), "high", "diffusive")
+    return _s_q_collapse(ds, spec, sel, lambda point, tau_res: (10 * tau_res, np.inf), 0.2, "diffusive")
 
 
 #: Figures that overlay a reference store (paper 002's random model, grey in Figs. 2a and 3).
