@@ -57,10 +57,12 @@ def msd_exponent(msd: np.ndarray, lags: np.ndarray) -> np.ndarray:
 
 def diffusion_summary(point: xr.Dataset) -> dict:
     """D at the end of the ballistic regime (t = tau_res = 1), its peak, the last lag with
-    data (the plateau where reached), and the smallest local exponent of the MSD after t = 1
-    (< 1: sub-diffusive), each with its jackknife error."""
+    ten independent windows of the shortest replica's run (the plateau where reached), and
+    the smallest local exponent of the MSD between t = 1 and that lag (< 1: sub-diffusive),
+    each with its jackknife error."""
     msd = done(point, "msd").transpose("lag", "replica")
-    ok = np.isfinite(msd.values).all(axis=1) & (msd.lag.values >= 0.1)
+    longest = float(done(point, "duration_used").min()) / 10
+    ok = np.isfinite(msd.values).all(axis=1) & (msd.lag.values >= 0.1) & (msd.lag.values <= longest)
     msd = msd.isel(lag=np.flatnonzero(ok))
     lags = msd.lag.values
     vals = msd.values[:, np.isfinite(msd.values).all(axis=0)]
@@ -88,12 +90,12 @@ def fixed_shape_prefactor(point: xr.Dataset, lo: float, hi: float, n: float, gam
     """The prefactor c of S = exp(-c (q^n t)^gamma) with n and gamma fixed at the paper's:
     the mean of log(-log S) - gamma log(q^n t) over the points with S in S_RANGE, as exp."""
     sub = lag_window(point, lo, hi)
-    s = done(sub, "s_q").transpose("lag", "k", "replica").values
+    s = done(sub, "s_q").transpose("lag", "k", "replica").dropna("replica", how="all").values
     q = float(1) * point.q.where(point.status == 1).mean("replica").values
     x = (q[None, :] ** n) * sub.lag.values[:, None]
 
     def estimate(v):
-        m = np.nanmean(v, axis=-1)
+        m = v.mean(axis=-1)
         ok = (m > S_RANGE[0]) & (m < S_RANGE[1])
         return np.exp(np.mean(np.log(-np.log(m[ok])) - gamma * np.log(x[ok]))) if ok.sum() >= 3 else np.nan
 
@@ -130,12 +132,15 @@ def corr_summary(point: xr.Dataset, activity: float) -> dict:
     lags = cu.lag.values
     cs = done(point, "c_sigma").mean("replica").values
     below = np.flatnonzero(cs < np.exp(-1))
-    return {"c_u_min": jackknife(cu.values, lambda v: np.nanmin(np.nanmean(v, axis=-1))),
+    cu = cu.where(np.isfinite(cu).all("replica"), drop=True)
+    return {"c_u_min": jackknife(cu.values, lambda v: np.min(v.mean(axis=-1))),
             "t_c_u_min": float(lags[np.nanargmin(cu.mean("replica").values)]),
             "a_t_c_sigma_1_over_e": float(activity * lags[below[0]]) if below.size else float("nan")}
 
 
 def point_summary(point: xr.Dataset) -> dict:
+    """The numbers of one grid point over its done replicas."""
+    point = point.isel(replica=np.flatnonzero(point.status.values == 1)).load()
     act = done(point, "activity").values
     a = float(np.nanmean(act))
     out = {"activity": (a, float(np.nanstd(act, ddof=1) / np.sqrt(np.isfinite(act).sum()))),
@@ -153,7 +158,8 @@ def point_summary(point: xr.Dataset) -> dict:
 def store_summary(path: Path, axis: str) -> dict:
     ds = xr.open_zarr(path)
     spec = store.read_spec(path)
-    points = {f"{float(v):.6g}": point_summary(ds.sel({axis: v})) for v in ds[axis].values}
+    points = {f"{float(v):.6g}": point_summary(ds.sel({axis: v})) for v in ds[axis].values
+              if bool((ds.status.sel({axis: v}) == 1).any())}
     ctrw = ctrw_from_store(ds, spec) if axis == "T" else None
     return {"spec": json.loads(spec.to_json()), "points": points, "ctrw": ctrw, "ds": ds, "specobj": spec}
 
@@ -225,6 +231,44 @@ def draw_figures(thermal: Path, matched: Path, fixed: Path, out: Path) -> list[s
     return written
 
 
+def fmt(pair, digits: int = 2) -> str:
+    """value +- error with the error to ``digits`` significant figures."""
+    value, error = pair
+    if error is None or not np.isfinite(error) or error == 0:
+        return f"{value:.4g}"
+    decimals = max(0, digits - 1 - int(np.floor(np.log10(abs(error)))))
+    return f"{value:.{decimals}f} ± {error:.{decimals}f}"
+
+
+def ours_column(result: dict) -> dict[str, str]:
+    """The 'ours' entry of each claim of docs/paper002.md, from the summary."""
+    th, rm, rf = result["thermal"], result["random_matched"], result["random_0034"]
+    rows = {}
+    arr, low = th["arrhenius_all_T"], th["arrhenius_T_le_0.1"]
+    rows["arrhenius"] = (f"all T: a = ({fmt(arr['A'])}) e^(-({fmt(arr['E'], 2)})/T); "
+                         f"T <= 0.1: ({fmt(low['A'])}) e^(-({fmt(low['E'], 2)})/T)")
+    for name, store_ in (("thermal", th), ("random matched", rm), ("random 0.0034", rf)):
+        for key, point in store_["points"].items():
+            d = point["diffusion"]
+            rows[f"D {name} {key}"] = (f"a = {fmt(point['activity'])}; D(1) = {fmt(d['D_tau_res'])}, "
+                                       f"peak {fmt(d['D_peak'])} at t = {d['t_peak']:g}, D({d['t_last']:g}) = "
+                                       f"{fmt(d['D_last'])}; MSD exponent: ballistic {fmt(d['ballistic_exponent'])}, "
+                                       f"smallest after tau_res {fmt(d['min_exponent'])} at t = {d['t_min_exponent']:.3g}")
+            pu, ps, cr = point["p_u"], point["psi"], point["correlations"]
+            rows[f"P(u) {name} {key}"] = f"slopes small u {fmt(pu['small_u'])}, large u {fmt(pu['large_u'])}"
+            rows[f"psi {name} {key}"] = f"slopes {fmt(ps['power_law'])} (a tau 1e-3..0.1), {fmt(ps['cutoff'])} (0.3..3)"
+            rows[f"corr {name} {key}"] = (f"C_u min {fmt(cr['c_u_min'])} at t = {cr['t_c_u_min']:g}; "
+                                          f"a t at C_sigma = 1/e: {cr['a_t_c_sigma_1_over_e']:.3g}")
+    for regime, entry in th["collapses"].items():
+        free = entry["free"]
+        free_text = (f"n = {fmt(free['n'])}, γ = {fmt(free['stretch'])}, c = {fmt(free['scale'])}"
+                     if isinstance(free, dict) else free)
+        rows[f"S(q,t) {regime}"] = (f"window {entry['window']}: {free_text}; c at the paper's n, γ: "
+                                    f"{fmt(entry['scale_at_paper_shape'])}")
+    rows["scale factors"] = str(th["scale_factors"])
+    return rows
+
+
 def _plain(obj):
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items() if k not in ("ds", "specobj", "ctrw")}
@@ -251,7 +295,8 @@ def main() -> None:
               "random_0034": _plain(store_summary(args.fixed, "target_activity"))}
     result["figures"] = draw_figures(args.thermal, args.matched, args.fixed, args.figures)
     args.json.write_text(json.dumps(result, indent=1))
-    print(json.dumps({k: v for k, v in result["thermal"].items() if k not in ("points", "spec", "ctrw")}, indent=1))
+    for claim, text in ours_column(result).items():
+        print(f"{claim}: {text}")
 
 
 if __name__ == "__main__":

@@ -115,6 +115,13 @@ def test_lattice_figures_draw_from_a_lattice_store(tmp_path):
                 y = np.asarray(line.get_ydata(), dtype=float)
                 assert not (y[np.isfinite(y)] <= 0).any(), (kind, line.get_label())
         plt.close(fig)
+    partial = tmp_path / "partial.zarr"  # one temperature not done at all: drawn from the other
+    shutil.copytree(tmp_path / "lat.zarr", partial)
+    zarr.open_array(partial / "status", mode="r+")[0] = store.PENDING
+    for kind in kinds:
+        fig = figures.draw(kind, xr.open_zarr(partial), spec)
+        assert any("2 of 4 points missing" in t.get_text() for t in fig.texts), kind
+        plt.close(fig)
     for kind in figures.REFERENCE_KINDS:
         with_reference = figures.draw(kind, ds, spec, reference=ds)
         labels = [c.get_label() for c in with_reference.axes[0].containers]

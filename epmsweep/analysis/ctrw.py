@@ -66,14 +66,16 @@ def ctrw_prediction(edges: np.ndarray, density: np.ndarray, points_per_decade: i
 
 
 def ctrw_from_store(ds: xr.Dataset, spec: SweepSpec, sel: Mapping[str, float] | None = None) -> xr.Dataset:
-    """The CTRW prediction for every temperature of a lattice store, from the replica-mean
-    waiting-time density psi (on the psi bins the store's settings declare)."""
+    """The CTRW prediction for every temperature of a lattice store with a done replica,
+    from the replica-mean waiting-time density psi (on the psi bins the store's settings
+    declare)."""
     sub, _ = select(ds, spec, ("T",), sel or {})
     edges = np.geomspace(float(spec.settings["psi_min"]), float(spec.settings["psi_max"]),
                          int(spec.settings["psi_bins"]) + 1)
-    out = []
-    for T in sub["T"].values if "T" in sub.dims else [None]:
-        point = sub.sel(T=T) if T is not None else sub
-        mean, _ = done_mean(point.psi, point.status)
-        out.append(ctrw_prediction(edges, mean.values))
-    return xr.concat(out, dim=xr.DataArray(sub["T"].values, dims="T")) if "T" in sub.dims else out[0]
+    if "T" not in sub.dims:
+        return ctrw_prediction(edges, done_mean(sub.psi, sub.status)[0].values)
+    temps = [T for T in sub["T"].values if bool((sub.status.sel(T=T) == 1).any())]
+    if not temps:
+        raise ValueError("no point is done yet")
+    out = [ctrw_prediction(edges, done_mean(sub.psi.sel(T=T), sub.status.sel(T=T))[0].values) for T in temps]
+    return xr.concat(out, dim=xr.DataArray(temps, dims="T"))
