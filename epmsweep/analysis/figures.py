@@ -271,10 +271,11 @@ def _curve(ax, point, var, x_dim, scale, logy, **style):
     x = point[x_dim].values
     if scale is not None:
         x, mean, err = scale(point, x, mean, err)
-    if logy:  # empty bins and negative estimates are gaps on a log axis, not spikes
+    err = err.fillna(0)
+    if logy:  # empty bins are gaps on a log axis, and no error bar reaches down to it
         mean = mean.where(mean > 0)
-        err = err.where(mean.notnull())
-    return ax.errorbar(x, mean, yerr=err.fillna(0), **style)
+        return ax.errorbar(x, mean, yerr=np.stack([np.minimum(err, 0.9 * mean), err]), **style)
+    return ax.errorbar(x, mean, yerr=err, **style)
 
 
 def _lattice_curves(ds, spec, sel, var: str, xlabel: str, ylabel: str, title: str, logx=True, logy=False,
