@@ -476,9 +476,10 @@ def _s_q_collapse(ds, spec, sel, window: Callable[[xr.Dataset, float], tuple[flo
     for k in (decaying or list(point.k.values))[:: max(1, len(decaying or point.k.values) // 7)]:
         x = q.sel(k=k).values ** n * good.lag.values
         ax.errorbar(x, mean.sel(k=k), yerr=err.sel(k=k).fillna(0), fmt="o", ms=3, label=f"$q$ = {float(q.sel(k=k)):.3g}")
-    if fit_label:
-        lag = good.lag.values  # the data's positive range (the axis limits include margins)
-        xs = np.geomspace(np.nanmin(q.values) ** n * lag.min(), np.nanmax(q.values) ** n * lag.max(), 100)
+    if fit_label:  # over the drawn points' range (the axis limits include margins)
+        drawn = np.concatenate([np.asarray(line.get_xdata(), float) for line in ax.lines])
+        drawn = drawn[np.isfinite(drawn) & (drawn > 0)]
+        xs = np.geomspace(drawn.min(), drawn.max(), 100)
         ax.plot(xs, np.exp(-scale * xs**g), "k--", label=fit_label)
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
