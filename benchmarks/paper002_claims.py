@@ -127,8 +127,10 @@ def tail_slopes(point: xr.Dataset, var: str, dim: str, rescale: float, windows: 
 
 
 def corr_summary(point: xr.Dataset, activity: float) -> dict:
-    """C_u's most negative value and where; a t at which C_sigma falls to 1/e."""
+    """C_u's most negative value and where (lags with ten independent windows of the
+    shortest run); a t at which C_sigma falls to 1/e."""
     cu = done(point, "c_u").transpose("lag", "replica")
+    cu = cu.sel(lag=slice(None, float(done(point, "duration_used").min()) / 10))
     lags = cu.lag.values
     cs = done(point, "c_sigma").mean("replica").values
     below = np.flatnonzero(cs < np.exp(-1))

@@ -268,6 +268,9 @@ def _points(ds: xr.Dataset):
 
 def _curve(ax, point, var, x_dim, scale, logy, **style):
     mean, err = done_mean(point[var], point.status)
+    if x_dim == "lag" and "duration_used" in point:  # lags with ten independent windows of the shortest run
+        longest = float(point.duration_used.where(point.status == 1).min()) / 10
+        mean, err = mean.where(mean.lag <= longest), err.where(err.lag <= longest)
     x = point[x_dim].values
     if scale is not None:
         x, mean, err = scale(point, x, mean, err)

@@ -49,8 +49,8 @@ def done_mean(da: xr.DataArray, status: xr.DataArray) -> tuple[xr.DataArray, xr.
     n = (status == 1).sum("replica")
     with warnings.catch_warnings():  # points with no done replica are NaN, by design
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean = good.mean("replica")
-        err = good.std("replica", ddof=1) / np.sqrt(n.where(n > 1))
+        mean = good.mean("replica").compute()  # computed here: a lazy store would warn later
+        err = (good.std("replica", ddof=1) / np.sqrt(n.where(n > 1))).compute()
     return mean, err
 
 
