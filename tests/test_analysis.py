@@ -103,7 +103,8 @@ def test_lattice_figures_draw_from_a_lattice_store(tmp_path):
     run_sweep(spec, tmp_path / "lat.zarr", ClusterOptions(kind="sync"), progress=False)
     ds = xr.open_zarr(tmp_path / "lat.zarr")
     kinds = figures.supported(ds, spec)
-    assert {"diffusion", "p-u", "psi", "c-u", "c-sigma", "ctrw", "s-q-ballistic", "s-q-crossover", "s-q-diffusive"} <= set(kinds)
+    assert {"activity", "diffusion", "p-u", "psi", "c-u", "c-sigma", "ctrw", "ctrw-msd", "s-q-ballistic", "s-q-crossover",
+            "s-q-diffusive"} <= set(kinds)
     for kind in kinds:
         fig = figures.draw(kind, ds, spec)
         ax = fig.axes[0]

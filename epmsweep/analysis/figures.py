@@ -424,6 +424,33 @@ def ctrw(ds, spec, sel, reference=None):
     return _finish(fig, ax, missing_note(sub), where)
 
 
+@_register("ctrw-msd", "Paper 002 Fig. 3c inset against the data: the CTRW's exponent of N(t) ~ t^beta from psi "
+           "(lines, at t = 1/s) and the measured MSD's local exponent (points)", "lattice", ("psi", "msd"))
+def ctrw_msd(ds, spec, sel, reference=None):
+    sub, where = select(ds, spec, ("T",), sel)
+    prediction = ctrw_from_store(ds, spec, sel)
+    fig, ax = plt.subplots()
+    for i, T in enumerate(prediction["T"].values):
+        color = f"C{i}"
+        one = prediction.sel(T=T)
+        ax.semilogx(1 / one.s, one.count_exponent, "-", color=color, label=f"CTRW, $T$ = {T:g}")
+        point = sub.sel(T=T)
+        mean, _ = done_mean(point.msd, point.status)
+        longest = float(point.duration_used.where(point.status == 1).min()) / 10 if "duration_used" in point else np.inf
+        mean = mean.where((mean.lag <= longest) & (mean > 0)).dropna("lag")
+        if mean.lag.size > 1:
+            lags = mean.lag.values
+            ax.semilogx(np.sqrt(lags[1:] * lags[:-1]), np.diff(np.log(mean.values)) / np.diff(np.log(lags)), "o",
+                        color=color, ms=3, label=f"measured MSD, $T$ = {T:g}")
+    ax.axhline(1.0, color="grey", lw=0.6, ls="--", label=r"diffusive, $\beta = 1$ ($\tilde N \sim s^{-2}$)")
+    ax.axhline(2.0 / 3.0, color="grey", lw=0.6, ls=":", label=r"$\beta = 2/3$ ($\tilde N \sim s^{-5/3}$)")
+    ax.set_ylim(-0.1, 2.2)
+    ax.set_xlabel(r"$t$ or $1/s$ [$\tau$]")
+    ax.set_ylabel(r"exponent $\beta$ of $N(t)$ and of the MSD $\sim t^\beta$")
+    ax.set_title("CTRW prediction against the tracers")
+    return _finish(fig, ax, missing_note(sub), where)
+
+
 @_register("c-sigma", "Paper 002 Fig. 3d: C_sigma against a t", "lattice", ("c_sigma", "activity"))
 def c_sigma(ds, spec, sel, reference=None):
     def rescale(point, x, mean, err):
