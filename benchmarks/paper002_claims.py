@@ -194,8 +194,11 @@ def thermal_extras(summary: dict) -> dict:
         collapses[regime] = entry
     out["collapses"] = collapses
     ctrw = summary["ctrw"]
-    out["ctrw"] = {f"{float(T):.6g}": {"s": ctrw.s.values.tolist(), "count_exponent": ctrw.count_exponent.sel(T=T).values.tolist()}
-                   for T in ctrw.T.values}
+    out["ctrw"] = {}
+    for T in ctrw.T.values:
+        beta = ctrw.count_exponent.sel(T=T)
+        i = int(np.nanargmin(beta.values))
+        out["ctrw"][f"{float(T):.6g}"] = {"min_beta": float(beta.values[i]), "t_min_beta": float(1 / ctrw.s.values[i])}
     return out
 
 
@@ -268,6 +271,10 @@ def ours_column(result: dict) -> dict[str, str]:
         rows[f"S(q,t) {regime}"] = (f"window {entry['window']}: {free_text}; c at the paper's n, γ: "
                                     f"{fmt(entry['scale_at_paper_shape'])}")
     rows["scale factors"] = str(th["scale_factors"])
+    for key, entry in th["ctrw"].items():
+        d = th["points"][key]["diffusion"]
+        rows[f"CTRW {key}"] = (f"smallest beta {entry['min_beta']:.2f} at t = {entry['t_min_beta']:.3g}; measured "
+                               f"{fmt(d['min_exponent'])} at t = {d['t_min_exponent']:.3g}")
     return rows
 
 

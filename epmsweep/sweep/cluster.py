@@ -84,10 +84,13 @@ def _local(options: ClusterOptions) -> Iterator[object]:
 
     n = options.workers or available_cores()
     security = _security(options)
+    # Without a dashboard the scheduler still serves its health routes over HTTP: on a free
+    # port, so that a second sweep on the same machine does not collide at dask's 8787.
+    quiet = {} if options.dashboard else {"scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=options.dashboard_address if options.dashboard else None,
                       silence_logs=logging.ERROR, env=WORKER_ENV, security=security,
-                      protocol="tls://" if security else None) as cluster:
+                      protocol="tls://" if security else None, **quiet) as cluster:
         yield cluster
 
 
