@@ -35,7 +35,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from epmsweep.model import InvalidInput
 
@@ -78,6 +78,11 @@ def _security(options: ClusterOptions):
     return Security.temporary()
 
 
+#: Where a scheduler without a dashboard serves its health routes: a free local port, not
+#: dask's 8787 (which another sweep on the same machine may hold).
+NO_DASHBOARD = "127.0.0.1:0"
+
+
 @contextlib.contextmanager
 def _local(options: ClusterOptions) -> Iterator[object]:
     from distributed import LocalCluster
@@ -86,7 +91,7 @@ def _local(options: ClusterOptions) -> Iterator[object]:
     security = _security(options)
     # Without a dashboard the scheduler still serves its health routes over HTTP: on a free
     # port, so that a second sweep on the same machine does not collide at dask's 8787.
-    quiet = {} if options.dashboard else {"scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
+    quiet = {} if options.dashboard else {"scheduler_kwargs": {"dashboard_address": NO_DASHBOARD}}
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=options.dashboard_address if options.dashboard else None,
                       silence_logs=logging.ERROR, env=WORKER_ENV, security=security,
@@ -165,7 +170,8 @@ def _jobqueue_kwargs(options: ClusterOptions) -> dict:
         kwargs["job_extra_directives"] = list(options.job_extra)
     if options.walltime:
         kwargs["worker_extra_args"] = lifetime_args(options.walltime)
-    kwargs["scheduler_options"] = {"dashboard_address": options.dashboard_address if options.dashboard else None}
+    kwargs["scheduler_options"] = ({"dashboard_address": options.dashboard_address} if options.dashboard
+                                   else {"dashboard": False, "dashboard_address": NO_DASHBOARD})
     security = _security(options)
     if security is not None:
         kwargs["security"] = security
@@ -185,8 +191,8 @@ def make_jobqueue_cluster(options: ClusterOptions):
 
 
 def job_script(options: ClusterOptions) -> str:
-    """The batch script one worker job would run (``--dry-run``)."""
-    cluster = make_jobqueue_cluster(options)
+    """The batch script one worker job would run (``--dry-run``; its scheduler serves no dashboard)."""
+    cluster = make_jobqueue_cluster(replace(options, dashboard=False))
     try:
         return cluster.job_script()
     finally:
