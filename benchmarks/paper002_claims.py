@@ -131,13 +131,12 @@ def corr_summary(point: xr.Dataset, activity: float) -> dict:
     shortest run); a t at which C_sigma falls to 1/e."""
     cu = done(point, "c_u").transpose("lag", "replica")
     cu = cu.sel(lag=slice(None, float(done(point, "duration_used").min()) / 10))
-    lags = cu.lag.values
-    cs = done(point, "c_sigma").mean("replica").values
-    below = np.flatnonzero(cs < np.exp(-1))
     cu = cu.where(np.isfinite(cu).all("replica"), drop=True)
+    cs = done(point, "c_sigma").mean("replica")
+    below = cs.lag.values[cs.values < np.exp(-1)]
     return {"c_u_min": jackknife(cu.values, lambda v: np.min(v.mean(axis=-1))),
-            "t_c_u_min": float(lags[np.nanargmin(cu.mean("replica").values)]),
-            "a_t_c_sigma_1_over_e": float(activity * lags[below[0]]) if below.size else float("nan")}
+            "t_c_u_min": float(cu.lag.values[np.argmin(cu.mean("replica").values)]),
+            "a_t_c_sigma_1_over_e": float(activity * below[0]) if below.size else float("nan")}
 
 
 def point_summary(point: xr.Dataset) -> dict:
@@ -163,7 +162,7 @@ def store_summary(path: Path, axis: str) -> dict:
     points = {f"{float(v):.6g}": point_summary(ds.sel({axis: v})) for v in ds[axis].values
               if bool((ds.status.sel({axis: v}) == 1).any())}
     ctrw = ctrw_from_store(ds, spec) if axis == "T" else None
-    return {"spec": json.loads(spec.to_json()), "points": points, "ctrw": ctrw, "ds": ds, "specobj": spec}
+    return {"spec": json.loads(spec.to_json()), "points": points, "ctrw_ds": ctrw, "ds": ds, "specobj": spec}
 
 
 def thermal_extras(summary: dict) -> dict:
@@ -193,7 +192,7 @@ def thermal_extras(summary: dict) -> dict:
         entry["scale_at_paper_shape"] = fixed_shape_prefactor(point, lo, hi, n, gamma)
         collapses[regime] = entry
     out["collapses"] = collapses
-    ctrw = summary["ctrw"]
+    ctrw = summary["ctrw_ds"]
     out["ctrw"] = {}
     for T in ctrw.T.values:
         beta = ctrw.count_exponent.sel(T=T)
@@ -239,10 +238,16 @@ def draw_figures(thermal: Path, matched: Path, fixed: Path, out: Path) -> list[s
 def fmt(pair, digits: int = 2) -> str:
     """value +- error with the error to ``digits`` significant figures."""
     value, error = pair
+    if value is None:
+        return "n/a"
     if error is None or not np.isfinite(error) or error == 0:
         return f"{value:.4g}"
     decimals = max(0, digits - 1 - int(np.floor(np.log10(abs(error)))))
     return f"{value:.{decimals}f} ± {error:.{decimals}f}"
+
+
+def num(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def ours_column(result: dict) -> dict[str, str]:
@@ -256,14 +261,14 @@ def ours_column(result: dict) -> dict[str, str]:
         for key, point in store_["points"].items():
             d = point["diffusion"]
             rows[f"D {name} {key}"] = (f"a = {fmt(point['activity'])}; D(1) = {fmt(d['D_tau_res'])}, "
-                                       f"peak {fmt(d['D_peak'])} at t = {d['t_peak']:g}, D({d['t_last']:g}) = "
+                                       f"peak {fmt(d['D_peak'])} at t = {num(d['t_peak'], 'g')}, D({num(d['t_last'], 'g')}) = "
                                        f"{fmt(d['D_last'])}; MSD exponent: ballistic {fmt(d['ballistic_exponent'])}, "
-                                       f"smallest after tau_res {fmt(d['min_exponent'])} at t = {d['t_min_exponent']:.3g}")
+                                       f"smallest after tau_res {fmt(d['min_exponent'])} at t = {num(d['t_min_exponent'], '.3g')}")
             pu, ps, cr = point["p_u"], point["psi"], point["correlations"]
             rows[f"P(u) {name} {key}"] = f"slopes small u {fmt(pu['small_u'])}, large u {fmt(pu['large_u'])}"
             rows[f"psi {name} {key}"] = f"slopes {fmt(ps['power_law'])} (a tau 1e-3..0.1), {fmt(ps['cutoff'])} (0.3..3)"
-            rows[f"corr {name} {key}"] = (f"C_u min {fmt(cr['c_u_min'])} at t = {cr['t_c_u_min']:g}; "
-                                          f"a t at C_sigma = 1/e: {cr['a_t_c_sigma_1_over_e']:.3g}")
+            rows[f"corr {name} {key}"] = (f"C_u min {fmt(cr['c_u_min'])} at t = {num(cr['t_c_u_min'], 'g')}; "
+                                          f"a t at C_sigma = 1/e: {num(cr['a_t_c_sigma_1_over_e'], '.3g')}")
     for regime, entry in th["collapses"].items():
         free = entry["free"]
         free_text = (f"n = {fmt(free['n'])}, γ = {fmt(free['stretch'])}, c = {fmt(free['scale'])}"
@@ -273,14 +278,14 @@ def ours_column(result: dict) -> dict[str, str]:
     rows["scale factors"] = str(th["scale_factors"])
     for key, entry in th["ctrw"].items():
         d = th["points"][key]["diffusion"]
-        rows[f"CTRW {key}"] = (f"smallest beta {entry['min_beta']:.2f} at t = {entry['t_min_beta']:.3g}; measured "
-                               f"{fmt(d['min_exponent'])} at t = {d['t_min_exponent']:.3g}")
+        rows[f"CTRW {key}"] = (f"smallest beta {num(entry['min_beta'], '.2f')} at t = {num(entry['t_min_beta'], '.3g')}; measured "
+                               f"{fmt(d['min_exponent'])} at t = {num(d['t_min_exponent'], '.3g')}")
     return rows
 
 
 def _plain(obj):
     if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items() if k not in ("ds", "specobj", "ctrw")}
+        return {k: _plain(v) for k, v in obj.items() if k not in ("ds", "specobj", "ctrw_ds")}
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
