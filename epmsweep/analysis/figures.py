@@ -84,7 +84,7 @@ def _notes(*notes: str) -> str:
 #: Publication style: readable fonts at the figure's printed size, mathtext labels, no
 #: legend frame (legends sit beside the axes, off the data).
 STYLE = {"font.size": 10, "axes.labelsize": 11, "axes.titlesize": 10, "legend.fontsize": 8, "xtick.labelsize": 9,
-         "ytick.labelsize": 9, "legend.frameon": False, "lines.markersize": 4, "figure.figsize": (6.4, 3.8),
+         "ytick.labelsize": 9, "legend.frameon": False, "lines.markersize": 4, "figure.figsize": (7.4, 3.8),
          "savefig.bbox": "tight", "mathtext.fontset": "dejavusans"}
 
 
