@@ -26,7 +26,7 @@ def tiny_spec(T="0.1,0.3", alpha="0.05,0.11", replicas=2, seed=1):
 def test_layout_dims_chunks_fill_values_and_attributes(tmp_path):
     spec = tiny_spec()
     path = tmp_path / "s.zarr"
-    assert store.prepare(path, spec)
+    assert store.prepare(path, spec)[0]
     group = zarr.open_group(path, mode="r")
     assert group["gamma"].chunks == (1, 1, 1)
     assert group["p_sigma"].chunks == (1, 1, 1, 12)
@@ -65,8 +65,8 @@ def test_prepare_refuses_files_foreign_directories_and_other_specs(tmp_path):
     with pytest.raises(InvalidInput, match=r"different sweep \(axes.T: store \[0.1, 0.3\], now \[0.1, 0.4\]\)"):
         store.prepare(path, tiny_spec(T="0.1,0.4"))
     assert sorted((p.relative_to(path), p.stat().st_mtime_ns) for p in path.rglob("*")) == before
-    assert not store.prepare(path, tiny_spec())  # same spec: resume
-    assert store.prepare(path, tiny_spec(T="0.1,0.4"), overwrite=True)
+    assert not store.prepare(path, tiny_spec())[0]  # same spec: resume
+    assert store.prepare(path, tiny_spec(T="0.1,0.4"), overwrite=True)[0]
     assert xr.open_zarr(path).T.values.tolist() == [0.1, 0.4]
 
 
@@ -85,6 +85,26 @@ def test_failed_point_is_recorded_and_rerun_retries_only_failures(tmp_path):
     assert again.ran == 1 and again.failed == 1
     after = xr.open_zarr(path).wall_seconds.values
     np.testing.assert_array_equal(np.delete(after.ravel(), 2), np.delete(walls.ravel(), 2))  # done points untouched
+
+
+def test_resuming_with_the_axes_in_another_order_writes_every_result_to_its_own_point(tmp_path):
+    """A 2 x 3 grid made with --x first, two points lost, resumed with --work first: every
+    point holds y = x^2 of its own x (before, the resume indexed the store in the new
+    order: wrong points on a square grid, an IndexError on this one)."""
+    first = build_spec("probe", {"x": "2,3", "work": "0,0.001,0.002"}, {}, {}, 1, 0, "p")
+    path = tmp_path / "p.zarr"
+    run_sweep(first, path, ClusterOptions(kind="sync"), progress=False)
+    status = zarr.open_array(path / "status", mode="r+")
+    y = zarr.open_array(path / "y", mode="r+")
+    for index in ((0, 2, 0), (1, 0, 0)):
+        status[index] = store.PENDING
+        y[index] = np.nan
+    swapped = build_spec("probe", {"work": "0,0.001,0.002", "x": "2,3"}, {}, {}, 1, 0, "p")
+    again = run_sweep(swapped, path, ClusterOptions(kind="sync"), progress=False)
+    assert again.ran == 2 and again.done == 6
+    ds = xr.open_zarr(path)
+    assert ds.y.dims[:2] == ("x", "work")
+    np.testing.assert_array_equal(ds.y.values[..., 0], np.broadcast_to((ds.x.values**2)[:, None], (2, 3)))
 
 
 def test_two_workers_write_200_points_concurrently_and_match_serial_results(tmp_path):

@@ -192,7 +192,7 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
     console = console or Console(stderr=True)
     cluster.validate(options)
     path = str(Path(path))
-    created = store.prepare(path, spec, overwrite)
+    created, spec = store.prepare(path, spec, overwrite)
     status = store.read_status(path)
     tasks = _Tasks(spec, status)
     n_done = spec.n_points - tasks.n_points

@@ -165,25 +165,28 @@ def read_status(path: str | Path) -> np.ndarray:
     return zarr.open_array(Path(path) / "status", mode="r")[...]
 
 
-def prepare(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> bool:
+def prepare(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> tuple[bool, SweepSpec]:
     """Make ``path`` ready for ``spec``: create the store, or accept an existing store of the
-    same spec (resume). Returns True if it was created. Refuses, changing nothing, when the
-    path is a file or a non-store directory, or a store of another spec (unless
-    ``overwrite``; even then only an epmsweep store is ever deleted)."""
+    same spec (resume). Returns whether it was created and the spec to run: on resume the
+    stored one, which equals ``spec`` up to the order of its axes and is the order of the
+    store's dimensions (so that every result lands on its own point whatever order the
+    axes were given in). Refuses, changing nothing, when the path is a file or a non-store
+    directory, or a store of another spec (unless ``overwrite``; even then only an
+    epmsweep store is ever deleted)."""
     path = Path(path)
     if path.is_file():
         raise StoreError(f"output {str(path)!r} is an existing file, not a Zarr store; choose another path")
     if path.is_dir() and any(path.iterdir()):
         existing = read_spec(path)  # raises for non-stores
-        if existing == spec:
-            return False
+        if existing == spec:  # dicts compare without order: the axes may be listed differently
+            return False, existing
         if not overwrite:
             raise StoreError(f"store {str(path)!r} holds a different sweep ({describe_difference(existing, spec)}); "
                              "rerun the original command to resume it, pass --overwrite to replace it, or choose "
                              "another output path")
         shutil.rmtree(path)
     create(path, spec)
-    return True
+    return True, spec
 
 
 def describe_difference(old: SweepSpec, new: SweepSpec) -> str:
