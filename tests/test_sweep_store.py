@@ -70,6 +70,25 @@ def test_prepare_refuses_files_foreign_directories_and_other_specs(tmp_path):
     assert xr.open_zarr(path).T.values.tolist() == [0.1, 0.4]
 
 
+def test_overwrite_keeps_the_directory_and_its_permissions_and_never_deletes_the_working_directory(tmp_path,
+                                                                                                  monkeypatch):
+    """A private (0700) output directory stays private when the store is created in it and
+    when --overwrite replaces the store (before: recreated 0755); --overwrite run from
+    inside the store is refused and deletes nothing (before: it emptied the current
+    directory, then failed)."""
+    path = tmp_path / "s.zarr"
+    path.mkdir(mode=0o700)
+    store.prepare(path, tiny_spec())
+    assert path.stat().st_mode & 0o777 == 0o700
+    store.prepare(path, tiny_spec(T="0.1,0.4"), overwrite=True)
+    assert path.stat().st_mode & 0o777 == 0o700 and xr.open_zarr(path).T.values.tolist() == [0.1, 0.4]
+    before = sorted(p.relative_to(path) for p in path.rglob("*"))
+    monkeypatch.chdir(path / "status")
+    with pytest.raises(InvalidInput, match="holds the current directory"):
+        store.prepare(path, tiny_spec(), overwrite=True)
+    assert sorted(p.relative_to(path) for p in path.rglob("*")) == before
+
+
 def test_failed_point_is_recorded_and_rerun_retries_only_failures(tmp_path):
     spec = build_spec("probe", {"x": "0,1,2,3"}, {}, {"fail_at": "2"}, 1, 0, "p")
     path = tmp_path / "p.zarr"

@@ -133,10 +133,15 @@ def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
 
 
 def create(path: str | Path, spec: SweepSpec) -> None:
-    """Write the store's metadata, coordinates and seeds; no point data."""
+    """Write the store's metadata, coordinates and seeds; no point data. An existing (empty)
+    directory keeps its permissions (zarr's mode "w" recreates it with the umask's)."""
+    path = Path(path)
+    mode = path.stat().st_mode & 0o7777 if path.is_dir() else None
     ds, encoding = layout(spec)
     with _consolidated_metadata_ok():
         ds.to_zarr(path, mode="w", compute=False, encoding=encoding, zarr_format=3, consolidated=True)
+    if mode is not None:
+        path.chmod(mode)
 
 
 # ---- opening and checking ---------------------------------------------------
@@ -184,7 +189,14 @@ def prepare(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> tuple
             raise StoreError(f"store {str(path)!r} holds a different sweep ({describe_difference(existing, spec)}); "
                              "rerun the original command to resume it, pass --overwrite to replace it, or choose "
                              "another output path")
-        shutil.rmtree(path)
+        if Path.cwd().resolve().is_relative_to(path.resolve()):
+            raise StoreError(f"--overwrite would delete the store {str(path)!r}, which holds the current directory; "
+                             "run from outside it")
+        for child in path.iterdir():  # the directory itself stays, with its permissions
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     create(path, spec)
     return True, spec
 
