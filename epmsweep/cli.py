@@ -1,11 +1,15 @@
 """The ``epmsweep`` command line (typer). Thin: parse, call ``sweep`` and ``analysis``, print.
 
 Exit codes: 0 all points done; 1 some point failed (or is still pending); 2 bad input
-(nothing written or changed); 130 interrupted with Ctrl-C (rerun to resume).
+(nothing written or changed); 130 interrupted with Ctrl-C, 143 stopped by SIGTERM, 129 by
+SIGHUP (rerun to resume).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +34,31 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Signals a batch system or a closed terminal stops a sweep with: handled as Ctrl-C
+#: (the points running are abandoned, the store stays consistent, the workers stop), exit
+#: status 128 + the signal number.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal, raised where the sweep's Ctrl-C handling catches it."""
+
+
+@contextlib.contextmanager
+def _stop_signals_as_interrupts() -> Iterator[list[int]]:
+    """Within: SIGTERM and SIGHUP raise :class:`Stopped`; yields the signals received."""
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise Stopped(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -78,7 +107,7 @@ RUN_EPILOG = """
 Axis values: `0.1,0.2,0.5` (list), `start:stop:num` (linear), `start:stop:num:log` (geometric).
 Any model parameter can be an axis (`epmsweep models` lists them). Running the same command
 again resumes: only points that are not done run. Exit codes: 0 all done, 1 a point failed,
-2 bad input, 130 interrupted.
+2 bad input, 130 interrupted (143 SIGTERM, 129 SIGHUP).
 """
 
 
@@ -139,14 +168,21 @@ def run(
             spec = build_spec(target, axes, parameters, settings, 1 if replicas is None else replicas,
                               0 if seed is None else seed, name or "sweep", anneal=anneal)
         path = out or Path(spec.out or f"{spec.name}.zarr")
-        outcome = run_sweep(spec, path, options, overwrite, progress, err_console)
+        with _stop_signals_as_interrupts() as received:
+            try:
+                outcome = run_sweep(spec, path, options, overwrite, progress, err_console)
+            except KeyboardInterrupt:  # before any point ran: nothing to report but the exit
+                err_console.print("interrupted before the sweep started; run the same command again", highlight=False)
+                raise typer.Exit(128 + received[0] if received else EXIT_INTERRUPTED) from None
     except InvalidInput as err:
         raise _fail(str(err)) from None
     _print_table(path)
     out_console.print(f"store: {Path(path).resolve()}  ({outcome.done} done, {outcome.failed} failed, "
                       f"{outcome.pending} pending of {outcome.total})", highlight=False)
     if outcome.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        if received:
+            err_console.print(f"stopped by {signal.Signals(received[0]).name}", highlight=False)
+        raise typer.Exit(128 + received[0] if received else EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_DONE if outcome.done == outcome.total else EXIT_FAILED)
 
 

@@ -165,14 +165,20 @@ def test_worker_killed_mid_task_its_point_runs_elsewhere(tmp_path):
     assert ds.y.values.ravel().tolist() == pytest.approx([x * x for x in np.linspace(0, 1, 8)])
 
 
-def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_ctrl_c_sigterm_and_sighup_stop_cleanly_and_the_same_command_resumes(tmp_path, sig, code):
+    """Batch systems stop jobs with SIGTERM, a closed terminal sends SIGHUP: both act as
+    Ctrl-C (before: killed with no message, exit -15 / -1)."""
     args = ["run", "probe", "--x", "0:1:12", "--set", "work=0.5", "--out", "s.zarr", "--workers", "2", "--no-progress"]
     proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     wait_for(lambda: done_count(tmp_path / "s.zarr") >= 2, timeout=90)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == code, stderr
     assert "interrupted" in stderr and "run the same command again to resume" in " ".join(stderr.split())
+    assert "Traceback" not in stderr
+    if sig != signal.SIGINT:
+        assert f"stopped by {sig.name}" in stderr
     status = store.read_status(tmp_path / "s.zarr")
     assert set(np.unique(status)) <= {store.PENDING, store.DONE} and (status == store.PENDING).any()
     assert epmsweep(*args, cwd=tmp_path).returncode == 0
