@@ -21,6 +21,7 @@ import xarray as xr
 
 from epmsweep.analysis import fits, figures
 from epmsweep.analysis.ctrw import ctrw_from_store
+from epmsweep.analysis.selection import longest_reliable_lag
 from epmsweep.analysis.store_fits import fit_store
 from epmsweep.sweep import store
 
@@ -51,8 +52,7 @@ def lag_window(point: xr.Dataset, lo: float, hi: float) -> xr.Dataset:
 
 def msd_exponent(msd: np.ndarray, lags: np.ndarray) -> np.ndarray:
     """d ln MSD / d ln t between neighbouring lags (the MSD's local exponent)."""
-    return np.diff(np.log(msd), axis=0) / np.diff(np.log(lags))[:, None] if msd.ndim == 2 else \
-        np.diff(np.log(msd)) / np.diff(np.log(lags))
+    return np.diff(np.log(msd)) / np.diff(np.log(lags))
 
 
 def diffusion_summary(point: xr.Dataset) -> dict:
@@ -61,8 +61,7 @@ def diffusion_summary(point: xr.Dataset) -> dict:
     the smallest local exponent of the MSD between t = 1 and that lag (< 1: sub-diffusive),
     each with its jackknife error."""
     msd = done(point, "msd").transpose("lag", "replica")
-    longest = float(done(point, "duration_used").min()) / 10
-    ok = np.isfinite(msd.values).all(axis=1) & (msd.lag.values >= 0.1) & (msd.lag.values <= longest)
+    ok = np.isfinite(msd.values).all(axis=1) & (msd.lag.values >= 0.1) & (msd.lag.values <= longest_reliable_lag(point))
     msd = msd.isel(lag=np.flatnonzero(ok))
     lags = msd.lag.values
     vals = msd.values[:, np.isfinite(msd.values).all(axis=0)]
@@ -91,7 +90,7 @@ def fixed_shape_prefactor(point: xr.Dataset, lo: float, hi: float, n: float, gam
     the mean of log(-log S) - gamma log(q^n t) over the points with S in S_RANGE, as exp."""
     sub = lag_window(point, lo, hi)
     s = done(sub, "s_q").transpose("lag", "k", "replica").dropna("replica", how="all").values
-    q = float(1) * point.q.where(point.status == 1).mean("replica").values
+    q = point.q.where(point.status == 1).mean("replica").values
     x = (q[None, :] ** n) * sub.lag.values[:, None]
 
     def estimate(v):
@@ -130,7 +129,7 @@ def corr_summary(point: xr.Dataset, activity: float) -> dict:
     """C_u's most negative value and where (lags with ten independent windows of the
     shortest run); a t at which C_sigma falls to 1/e."""
     cu = done(point, "c_u").transpose("lag", "replica")
-    cu = cu.sel(lag=slice(None, float(done(point, "duration_used").min()) / 10))
+    cu = cu.sel(lag=slice(None, longest_reliable_lag(point)))
     cu = cu.where(np.isfinite(cu).all("replica"), drop=True)
     cs = done(point, "c_sigma").mean("replica")
     below = cs.lag.values[cs.values < np.exp(-1)]
@@ -167,10 +166,8 @@ def store_summary(path: Path, axis: str) -> dict:
 
 def thermal_extras(summary: dict) -> dict:
     ds, spec = summary["ds"], summary["specobj"]
-    out = {}
-    for name in ("arrhenius",):
-        fit = fit_store(name, ds, spec)
-        out["arrhenius_all_T"] = {k: (float(fit[k]), float(fit[f"{k}_err"])) for k in ("A", "E")}
+    fit = fit_store("arrhenius", ds, spec)
+    out = {"arrhenius_all_T": {k: (float(fit[k]), float(fit[f"{k}_err"])) for k in ("A", "E")}}
     low = ds.sel(T=[t for t in ds.T.values if t <= 0.1])
     fit = fits.arrhenius(low.activity.where(low.status == 1), k=0)
     out["arrhenius_T_le_0.1"] = {k: (float(fit[k]), float(fit[f"{k}_err"])) for k in ("A", "E")}
@@ -181,9 +178,8 @@ def thermal_extras(summary: dict) -> dict:
             lo, hi = 0.1, 1.0
         elif regime == "diffusive":
             lo, hi = 10.0, np.inf
-        else:  # where D(t) falls: from its peak over two decades
-            t_peak = summary["points"][f"{T:.6g}"]["diffusion"]["t_peak"]
-            lo, hi = t_peak, 100 * t_peak
+        else:  # where D(t) falls: the window of the crossover figure
+            lo, hi = figures.crossover_window(point, 1.0)
         entry = {"window": (lo, hi), "paper": {"n": n, "stretch": gamma, "scale": paper_c}}
         try:
             entry["free"] = collapse_fit(point, lo, hi)

@@ -26,7 +26,8 @@ import xarray as xr  # noqa: E402
 
 from epmsweep.analysis import fits  # noqa: E402
 from epmsweep.analysis.ctrw import ctrw_from_store  # noqa: E402
-from epmsweep.analysis.selection import done_mean, missing_note, parameter, select, unsettled  # noqa: E402
+from epmsweep.analysis.selection import (  # noqa: E402
+    done_mean, longest_reliable_lag, missing_note, parameter, select, unsettled)
 from epmsweep.analysis.store_fits import fit_store  # noqa: E402
 from epmsweep.model.meanfield import theory  # noqa: E402
 from epmsweep.model.meanfield.fokker_planck import solve_stationary  # noqa: E402
@@ -268,8 +269,8 @@ def _points(ds: xr.Dataset):
 
 def _curve(ax, point, var, x_dim, scale, logy, **style):
     mean, err = done_mean(point[var], point.status)
-    if x_dim == "lag" and "duration_used" in point:  # lags with ten independent windows of the shortest run
-        longest = float(point.duration_used.where(point.status == 1).min()) / 10
+    if x_dim == "lag":
+        longest = longest_reliable_lag(point)
         mean, err = mean.where(mean.lag <= longest), err.where(err.lag <= longest)
     x = point[x_dim].values
     if scale is not None:
@@ -436,8 +437,7 @@ def ctrw_msd(ds, spec, sel, reference=None):
         ax.semilogx(1 / one.s, one.count_exponent, "-", color=color, label=f"CTRW, $T$ = {T:g}")
         point = sub.sel(T=T)
         mean, _ = done_mean(point.msd, point.status)
-        longest = float(point.duration_used.where(point.status == 1).min()) / 10 if "duration_used" in point else np.inf
-        mean = mean.where((mean.lag <= longest) & (mean > 0)).dropna("lag")
+        mean = mean.where((mean.lag <= longest_reliable_lag(point)) & (mean > 0)).dropna("lag")
         if mean.lag.size > 1:
             lags = mean.lag.values
             ax.semilogx(np.sqrt(lags[1:] * lags[:-1]), np.diff(np.log(mean.values)) / np.diff(np.log(lags)), "o",
@@ -461,8 +461,9 @@ def c_sigma(ds, spec, sel, reference=None):
     return _finish(fig, ax, missing_note(sub), where)
 
 
-def _falling_d(point: xr.Dataset, tau_res: float) -> tuple[float, float]:
-    """Paper 002's regime II: from the peak of D(t) over two decades (D falls there at low T)."""
+def crossover_window(point: xr.Dataset, tau_res: float) -> tuple[float, float]:
+    """Paper 002's regime II, the lags where D(t) falls at low T: from the peak of D(t)
+    (after tau_res) over two decades."""
     mean, _ = done_mean(point.diffusion, point.status)
     mean = mean.where(mean.lag >= tau_res).dropna("lag")
     t_peak = float(mean.lag[int(np.argmax(mean.values))]) if mean.size else tau_res
@@ -479,8 +480,8 @@ def _s_q_collapse(ds, spec, sel, window: Callable[[xr.Dataset, float], tuple[flo
     T = float(sel["T"]) if "T" in sel else float(temps[np.argmin(np.abs(temps - paper_t))])
     point = sub.sel(T=T, method="nearest")
     lags = window(point, tau_res)
-    window = (point.lag >= lags[0]) & (point.lag <= lags[1])
-    good = point.s_q.where(point.status == 1).where(window, drop=True)
+    inside = (point.lag >= lags[0]) & (point.lag <= lags[1])
+    good = point.s_q.where(point.status == 1).where(inside, drop=True)
     q = point.q.where(point.status == 1).mean("replica")
     fig, ax = plt.subplots()
     note = missing_note(sub)
@@ -529,7 +530,7 @@ def s_q_ballistic(ds, spec, sel, reference=None):
 @_register("s-q-crossover", "Paper 002 Fig. 2c: S(q, t) collapse, crossover regime (D(t) falling: its peak to "
            "100x later), T nearest 0.07", "lattice", ("s_q", "q", "diffusion"))
 def s_q_crossover(ds, spec, sel, reference=None):
-    return _s_q_collapse(ds, spec, sel, _falling_d, 0.07, "crossover")
+    return _s_q_collapse(ds, spec, sel, crossover_window, 0.07, "crossover")
 
 
 @_register("s-q-diffusive", "Paper 002 Fig. 2d: S(q, t) collapse, diffusive regime (t >= 10 tau_res), T nearest 0.2",

@@ -54,6 +54,14 @@ def done_mean(da: xr.DataArray, status: xr.DataArray) -> tuple[xr.DataArray, xr.
     return mean, err
 
 
+def longest_reliable_lag(point: xr.Dataset) -> float:
+    """A tenth of the shortest done run (``duration_used``) of a grid point: lags up to it
+    hold at least ten independent windows. Infinite for a store without run lengths."""
+    if "duration_used" not in point:
+        return np.inf
+    return float(point.duration_used.where(point.status == 1).min()) / 10
+
+
 def unsettled(sub: xr.Dataset) -> xr.DataArray:
     """Per grid point of the slice: whether a done replica is not shown stationary (its run
     stopped at max_burn_in unconverged, or its measurement's halves differ)."""
