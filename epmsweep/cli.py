@@ -16,6 +16,7 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from epmsweep.model import InvalidInput, available_models, get_model
@@ -38,6 +39,8 @@ EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: (the points running are abandoned, the store stays consistent, the workers stop), exit
 #: status 128 + the signal number.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+#: Failed points listed by ``status`` (the rest are counted).
+FAILURES_LISTED = 20
 
 
 class Stopped(KeyboardInterrupt):
@@ -62,7 +65,7 @@ def _stop_signals_as_interrupts() -> Iterator[list[int]]:
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -217,17 +220,45 @@ def status(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A s
     spec = info["spec"]
     out_console.print(f"{store_path}: model {spec.model}, sweep {spec.name!r}, {info['total']} points", highlight=False)
     out_console.print(f"  done {info['done']}   pending {info['pending']}   failed {info['failed']}", highlight=False)
+    if info["unreadable"]:
+        out_console.print(f"  {info['unreadable']} points with an unreadable status (damaged chunks; counted as "
+                          "pending: the next run runs them again; `epmsweep verify` checks every result)", highlight=False)
+    if info["holder"] is not None:
+        out_console.print(f"  in use by a run: {info['holder'].describe()}", highlight=False, markup=False)
     wall = info["wall"]
     if wall.size:
         out_console.print(f"  wall time per point: mean {wall.mean():.3g} s, median {np.median(wall):.3g} s, "
                           f"max {wall.max():.3g} s; total {wall.sum() / 3600:.3g} core-hours", highlight=False)
     if info["failures"]:
-        table = Table("point", "error", title="failed points")
-        for where, first_line in info["failures"]:
-            table.add_row(", ".join(f"{k}={v:g}" for k, v in where.items()), first_line)
+        shown = info["failures"][:FAILURES_LISTED]
+        more = len(info["failures"]) - len(shown)
+        table = Table("point", "error", title="failed points" + (f" (first {len(shown)})" if more else ""))
+        for where, first_line in shown:
+            table.add_row(escape(", ".join(f"{k}={v:g}" for k, v in where.items())), escape(first_line))
         out_console.print(table)
     _print_flagged(info["flagged"])
     raise typer.Exit(EXIT_DONE if info["done"] == info["total"] else EXIT_FAILED)
+
+
+@app.command(epilog="**Example**\n\n    epmsweep verify sweep.zarr\n\nExit code 0 when every done point reads back "
+                     "intact, 1 when some are damaged, 2 if STORE is not a sweep store.")
+def verify(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")]) -> None:
+    """Read every done point back and check its checksums; list damaged points (a run of the sweep redoes them)."""
+    try:
+        report = store.verify(store_path)
+    except InvalidInput as err:
+        raise _fail(str(err)) from None
+    n_bad = report["total"]
+    out_console.print(f"{store_path}: {report['done']} done points read back; {n_bad} points damaged "
+                      f"({report['damaged']} done points with damaged results, {report['unreadable']} with an "
+                      "unreadable status)", highlight=False, markup=False)
+    for where in report["points"]:
+        out_console.print("  " + ", ".join(f"{k}={v:g}" for k, v in where.items()), highlight=False, markup=False)
+    if n_bad > len(report["points"]):
+        out_console.print(f"  ... and {n_bad - len(report['points'])} more", highlight=False)
+    if n_bad:
+        out_console.print("run the sweep's command again to recompute them", highlight=False)
+    raise typer.Exit(EXIT_FAILED if n_bad else EXIT_DONE)
 
 
 @app.command(epilog="**Example**\n\n    epmsweep show sweep.zarr")

@@ -14,8 +14,8 @@ import zarr
 from epmsweep.model import InvalidInput, get_model
 from epmsweep.sweep import store
 from epmsweep.sweep.cluster import ClusterOptions
-from epmsweep.sweep.plan import chains, expand
-from epmsweep.sweep.runner import run_sweep
+from epmsweep.sweep.runner import _Batches, _sequences, run_sweep
+from epmsweep.sweep.store import new_geometry
 from epmsweep.sweep.spec import build_spec, load_spec_file
 
 LATTICE = get_model("lattice")
@@ -31,11 +31,16 @@ def _annealed(path, replicas=2, cluster=ClusterOptions(kind="sync")):
 
 def test_chains_run_the_annealed_axis_from_high_to_low():
     spec = build_spec("lattice", {"eps0": "0.5,1", "T": "0.1,0.2,0.15"}, {"L": 16}, SHORT, 2, 9, "c", anneal="T")
-    groups = chains(spec, list(expand(spec)))
-    assert len(groups) == 2 * 2  # eps0 values x replicas
-    for chain in groups:
-        assert [p.params["T"] for p in chain] == [0.2, 0.15, 0.1]
-        assert len({(p.params["eps0"], p.replica) for p in chain}) == 1
+    geometry = new_geometry(spec)
+    assert geometry.shard[1] == 3  # a batch holds whole chains
+    runs = _sequences(spec, tuple(slice(0, n) for n in geometry.grid), np.arange(spec.n_points))
+    assert len(runs) == 2 * 2  # eps0 values x replicas
+    for run in runs:
+        assert [spec.axes["T"][p[1]] for p in run] == [0.2, 0.15, 0.1]
+        assert len({(p[0], p[2]) for p in run}) == 1
+    todo = np.zeros(geometry.grid, dtype=bool)
+    todo[0, 2, 0] = True  # T = 0.15 of one chain must run again: so must T = 0.1 after it, not T = 0.2
+    assert _Batches(spec, geometry, todo).todo[0, :, 0].tolist() == [True, False, True]
 
 
 def test_each_point_starts_from_the_previous_points_final_state(tmp_path):

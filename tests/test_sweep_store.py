@@ -19,6 +19,12 @@ TINY = {"N": 20}
 TINY_SETTINGS = {"burn_in": 2, "duration": 10, "n_windows": 4, "p_sigma_bins": 12}
 
 
+def prepare(path, spec, overwrite=False):
+    """Create or accept the store as a run would, without running: whether it was created."""
+    with store.claim(path, spec, overwrite) as (created, _, _):
+        return created
+
+
 def tiny_spec(T="0.1,0.3", alpha="0.05,0.11", replicas=2, seed=1):
     return build_spec("meanfield", {"T": T, "alpha": alpha}, TINY, TINY_SETTINGS, replicas, seed, "tiny")
 
@@ -26,10 +32,11 @@ def tiny_spec(T="0.1,0.3", alpha="0.05,0.11", replicas=2, seed=1):
 def test_layout_dims_chunks_fill_values_and_attributes(tmp_path):
     spec = tiny_spec()
     path = tmp_path / "s.zarr"
-    assert store.prepare(path, spec)[0]
+    assert prepare(path, spec)
     group = zarr.open_group(path, mode="r")
-    assert group["gamma"].chunks == (1, 1, 1)
-    assert group["p_sigma"].chunks == (1, 1, 1, 12)
+    assert group["gamma"].shards == (2, 2, 2)  # cheap points: one batch, one file per variable
+    assert group["p_sigma"].shards == (2, 2, 2, 12) and group["p_sigma"].chunks[3] == 12
+    assert any(type(c).__name__ == "Crc32cCodec" for c in group["gamma"].compressors)
     assert np.isnan(group["gamma"].fill_value) and group["status"].fill_value == 0
     assert group["events"].fill_value == np.iinfo(np.int64).min
     ds = xr.open_zarr(path)
@@ -50,23 +57,23 @@ def test_prepare_refuses_files_foreign_directories_and_other_specs(tmp_path):
     a_file = tmp_path / "f.zarr"
     a_file.write_text("precious")
     with pytest.raises(InvalidInput, match="existing file"):
-        store.prepare(a_file, spec, overwrite=True)
+        prepare(a_file, spec, overwrite=True)
     assert a_file.read_text() == "precious"
     foreign = tmp_path / "d"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
     with pytest.raises(InvalidInput, match="not a Zarr store"):
-        store.prepare(foreign, spec, overwrite=True)
+        prepare(foreign, spec, overwrite=True)
     assert (foreign / "notes.txt").read_text() == "keep"
 
     path = tmp_path / "s.zarr"
-    store.prepare(path, spec)
+    prepare(path, spec)
     before = sorted((p.relative_to(path), p.stat().st_mtime_ns) for p in path.rglob("*"))
     with pytest.raises(InvalidInput, match=r"different sweep \(axes.T: store \[0.1, 0.3\], now \[0.1, 0.4\]\)"):
-        store.prepare(path, tiny_spec(T="0.1,0.4"))
+        prepare(path, tiny_spec(T="0.1,0.4"))
     assert sorted((p.relative_to(path), p.stat().st_mtime_ns) for p in path.rglob("*")) == before
-    assert not store.prepare(path, tiny_spec())[0]  # same spec: resume
-    assert store.prepare(path, tiny_spec(T="0.1,0.4"), overwrite=True)[0]
+    assert not prepare(path, tiny_spec())  # same spec: resume
+    assert prepare(path, tiny_spec(T="0.1,0.4"), overwrite=True)
     assert xr.open_zarr(path).T.values.tolist() == [0.1, 0.4]
 
 
@@ -78,14 +85,14 @@ def test_overwrite_keeps_the_directory_and_its_permissions_and_never_deletes_the
     directory, then failed)."""
     path = tmp_path / "s.zarr"
     path.mkdir(mode=0o700)
-    store.prepare(path, tiny_spec())
+    prepare(path, tiny_spec())
     assert path.stat().st_mode & 0o777 == 0o700
-    store.prepare(path, tiny_spec(T="0.1,0.4"), overwrite=True)
+    prepare(path, tiny_spec(T="0.1,0.4"), overwrite=True)
     assert path.stat().st_mode & 0o777 == 0o700 and xr.open_zarr(path).T.values.tolist() == [0.1, 0.4]
     before = sorted(p.relative_to(path) for p in path.rglob("*"))
     monkeypatch.chdir(path / "status")
     with pytest.raises(InvalidInput, match="holds the current directory"):
-        store.prepare(path, tiny_spec(), overwrite=True)
+        prepare(path, tiny_spec(), overwrite=True)
     assert sorted(p.relative_to(path) for p in path.rglob("*")) == before
 
 

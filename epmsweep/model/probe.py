@@ -41,6 +41,9 @@ class Probe(Model):
     def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
         _fail_values(str(settings["fail_at"]))
 
+    def seconds_per_point(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> float:
+        return float(params["work"]) + 50e-6
+
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
         k = int(settings["k_samples"])
         return OutputSpec(

@@ -60,13 +60,3 @@ def expand(spec: SweepSpec) -> Iterator[Point]:
 def seed_grid(spec: SweepSpec) -> np.ndarray:
     """The seeds of all points as a uint64 array of ``grid_shape``."""
     return np.array([p.seed for p in expand(spec)], dtype=np.uint64).reshape(grid_shape(spec))
-
-
-def chains(spec: SweepSpec, points: list[Point]) -> list[list[Point]]:
-    """``points`` grouped into the annealing chains of ``spec``: one chain per value of the
-    other axes and replica, its points in decreasing order of the annealed axis."""
-    k = list(spec.axes).index(spec.anneal)
-    groups: dict[tuple[int, ...], list[Point]] = {}
-    for p in points:
-        groups.setdefault(p.index[:k] + p.index[k + 1:], []).append(p)
-    return [sorted(group, key=lambda p: -float(p.params[spec.anneal])) for group in groups.values()]

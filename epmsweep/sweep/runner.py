@@ -1,15 +1,21 @@
-"""Running the pending points of a sweep on a cluster, with progress and failure records.
+"""Running the pending points of a sweep on a cluster, in batches, with progress and failure records.
 
-Each pending point is one task (in an annealed sweep, each chain from its first pending
-point on: see :func:`run_chain`). The task runs the model and writes the point's
-outputs into the store itself (workers need the store's path: a local disk for the
-local cluster, a shared filesystem on HPC) -- so results reach the disk as soon as
-they exist and the client never holds them; two points never share a chunk, so the
-writes need no locks. A point whose model raises is recorded as failed with its
-traceback and the sweep goes on; a task that dies with its worker is retried
-elsewhere (dask's ``retries`` and the scheduler's ``allowed-failures``), and one that
-still cannot complete is recorded as failed by the client. Rerunning the same
-command runs exactly the points that are not done, failed ones included.
+Work goes out in batches: one batch is one shard of the store (:mod:`epmsweep.sweep.shards`,
+about a second of work, one point for expensive models), run as one task that runs its
+points in order and writes its shard itself (workers need the store's path: a local
+disk for the local cluster, a shared filesystem on HPC) -- so results reach the disk as
+soon as they exist and the client never holds them. A batch writes its shard whenever
+:data:`FLUSH_SECONDS` have passed since its last write and at its end, so a killed batch
+loses at most that much finished work. In an annealed sweep a batch holds whole chains
+and runs each from its first point that is not done (see :func:`run_batch`).
+
+A point whose model raises is recorded as failed with its traceback and the sweep goes
+on; a task that dies with its worker is retried elsewhere (dask's ``retries`` and the
+scheduler's ``allowed-failures``), and one that still cannot complete has its points
+recorded as failed by the client. At most a few batches per worker thread are in
+flight (a few hundred), so the client and the scheduler hold little at any time. Rerunning the same
+command runs exactly the points that are not done -- failed ones included, and done
+ones whose stored results fail their checksums.
 
 Ctrl-C cancels what has not finished, closes the cluster and returns: every point is
 either done (status written last) or still pending.
@@ -21,7 +27,6 @@ import math
 import socket
 import time
 import traceback
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +42,18 @@ from rich.progress import (
 )
 
 from epmsweep.model import get_model
-from epmsweep.model.core import Value
 from epmsweep.sweep import cluster, store
-from epmsweep.sweep.plan import chains, expand
+from epmsweep.sweep.plan import point_seed
+from epmsweep.sweep.shard_io import BatchWriter, find_damage, geometry, load_status, open_group
+from epmsweep.sweep.shards import Geometry
 from epmsweep.sweep.spec import SweepSpec
+
+#: A batch writes its shard after a point once this many seconds have passed since its last write.
+FLUSH_SECONDS = 2.0
+#: Batches in flight: this many per worker thread present at the start, and at least
+#: MIN_IN_FLIGHT, so that an adaptive batch cluster sees enough queued work to scale up.
+IN_FLIGHT_PER_THREAD = 2
+MIN_IN_FLIGHT = 256
 
 
 @dataclass(frozen=True)
@@ -61,83 +74,104 @@ def error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}\n\n{tb}"
 
 
-def _run_and_write(path: str, model_name: str, params: Mapping[str, Value], settings: Mapping[str, Value],
-                   index: tuple[int, ...], seed: int, start: Mapping[str, np.ndarray] | None,
-                   chained: bool) -> tuple[int, str, dict[str, np.ndarray] | None]:
-    """Run one point (from ``start``; with ``chained`` also keeping the state it hands on)
-    and write it into the store, or record its failure. Returns (status, error's first
-    line, the state handed on)."""
+def _sequences(spec: SweepSpec, region: tuple[slice, ...], todo: np.ndarray) -> list[list[tuple[int, ...]]]:
+    """The points ``todo`` (flat indices in the shard) as runs: one point each, or in an
+    annealed sweep one run per chain, in decreasing order of the annealed axis."""
+    shape = tuple(s.stop - s.start for s in region)
+    points = [tuple(int(i) for i in np.unravel_index(flat, shape)) for flat in todo]
+    if spec.anneal is None:
+        return [[p] for p in points]
+    axis = list(spec.axes).index(spec.anneal)
+    values = spec.axes[spec.anneal]
+    runs: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
+    for p in points:
+        runs.setdefault(p[:axis] + p[axis + 1:], []).append(p)
+    return [sorted(run, key=lambda p: -float(values[p[axis]])) for run in runs.values()]
+
+
+def _previous_in_chain(spec: SweepSpec, point: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The point before ``point`` in its annealing chain (next higher value of the annealed axis)."""
+    axis = list(spec.axes).index(spec.anneal)
+    values = np.asarray(spec.axes[spec.anneal], dtype=float)
+    higher = np.flatnonzero(values > values[point[axis]])
+    if not len(higher):
+        return None
+    return point[:axis] + (int(higher[np.argmin(values[higher])]),) + point[axis + 1:]
+
+
+def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.ndarray) -> tuple[int, int, str]:
+    """Run the points ``todo`` (flat indices in the shard ``region``) of a batch on a worker and
+    write the shard. In an annealed sweep each chain starts from the stored state of the
+    point before its first point to run (or the model's own initial state) and stops at a
+    failed point: the rest of the chain stays pending, to run again with it. Returns
+    (points done, points failed, the first error's first line)."""
+    spec = SweepSpec.from_json(spec_json)
+    model = get_model(spec.model)
+    writer = BatchWriter(path, region)
+    names, chained = list(spec.axes), spec.anneal is not None
     host = socket.gethostname()
-    began = time.perf_counter()
-    try:
-        result = get_model(model_name).run(params, settings, seed, start=start, hand_over=chained)
-    except Exception as err:  # the model failed for this point: record it, keep the sweep going
-        text = error_text(err)
-        store.writer(path).failed(index, text, time.perf_counter() - began, host)
-        return store.FAILED, text.splitlines()[0], None
-    outputs, state = result if chained else (result, None)
-    stored = {store.STATE_PREFIX + k: v for k, v in state.items()} if chained else {}
-    store.writer(path).done(index, {**outputs, **stored}, time.perf_counter() - began, host)
-    return store.DONE, "", state
+    done = failed = 0
+    first_error = ""
+    flushed = time.perf_counter()
+    for run in _sequences(spec, region, todo):
+        previous = _previous_in_chain(spec, run[0]) if chained else None
+        state = writer.state(previous) if previous is not None else None
+        for local in run:
+            index = tuple(s.start + i for s, i in zip(region, local))
+            swept = {name: spec.axes[name][i] for name, i in zip(names, index)}
+            seed = point_seed(spec.seed, swept, index[-1])
+            began = time.perf_counter()
+            try:
+                result = model.run({**spec.parameters, **swept}, spec.settings, seed, start=state, hand_over=chained)
+            except Exception as err:  # the model failed for this point: record it, keep the sweep going
+                text = error_text(err)
+                writer.record(local, store.FAILED, {}, time.perf_counter() - began, host, text)
+                failed += 1
+                first_error = first_error or text.splitlines()[0]
+                break  # a chain stops at a failed point
+            outputs, state = result if chained else (result, None)
+            stored = {store.STATE_PREFIX + k: v for k, v in state.items()} if chained else {}
+            writer.record(local, store.DONE, {**outputs, **stored}, time.perf_counter() - began, host, "")
+            done += 1
+            if time.perf_counter() - flushed >= FLUSH_SECONDS:
+                writer.flush()
+                flushed = time.perf_counter()
+    writer.flush()
+    return done, failed, first_error
 
 
-def run_point(path: str, model_name: str, params: Mapping[str, Value], settings: Mapping[str, Value],
-              index: tuple[int, ...], seed: int) -> tuple[tuple[int, ...], int, str]:
-    """Run one point and write it into the store (on a worker). Returns (index, status, error's first line)."""
-    status, line, _ = _run_and_write(path, model_name, params, settings, index, seed, None, False)
-    return index, status, line
+class _Batches:
+    """The units of work: every shard with points to run, and which. A point runs when it is
+    not done or its stored results are damaged; in an annealed sweep also every later
+    point of its chain (each starts from the one before)."""
 
-
-def run_chain(path: str, model_name: str, settings: Mapping[str, Value],
-              points: list[tuple[tuple[int, ...], dict[str, Value], int]],
-              start_from: tuple[int, ...] | None) -> list[tuple[tuple[int, ...], int, str]]:
-    """Run the points of an annealing chain in order (on a worker), each from the final state
-    of the one before, and write each point with the state it hands on; the first starts
-    from the stored state of the done point ``start_from`` (the chain's previous point), or
-    from the model's own initial state. Stops at a failed point: the rest of the chain stays
-    pending (it has no state to start from) and is run again with it. Returns (index,
-    status, error's first line) of the points run."""
-    state = store.writer(path).state(start_from) if start_from is not None else None
-    results = []
-    for index, params, seed in points:
-        status, line, state = _run_and_write(path, model_name, params, settings, index, seed, state, True)
-        results.append((index, status, line))
-        if status == store.FAILED:
-            break
-    return results
-
-
-class _Tasks:
-    """The units of work: single points, or the pending part of each chain of an annealed
-    sweep with the done point whose stored state it starts from."""
-
-    def __init__(self, spec: SweepSpec, status: np.ndarray):
-        self.spec = spec
-        points = list(expand(spec))
-        if spec.anneal is None:
-            self.units = [[p] for p in points if status[p.index] != store.DONE]
-            self.starts: list[tuple[int, ...] | None] = [None] * len(self.units)
-        else:
-            self.units, self.starts = [], []
-            for chain in chains(spec, points):
-                todo = next((k for k, p in enumerate(chain) if status[p.index] != store.DONE), None)
-                if todo is not None:
-                    self.units.append(chain[todo:])
-                    self.starts.append(chain[todo - 1].index if todo else None)
-        self.n_points = sum(map(len, self.units))
+    def __init__(self, spec: SweepSpec, geo: Geometry, todo: np.ndarray):
+        if spec.anneal is not None:
+            axis = list(spec.axes).index(spec.anneal)
+            order = np.argsort(-np.asarray(spec.axes[spec.anneal], dtype=float), kind="stable")
+            along = np.logical_or.accumulate(np.take(todo, order, axis=axis), axis=axis)
+            todo = np.empty_like(along)
+            np.put_along_axis(todo, order.reshape([-1 if d == axis else 1 for d in range(todo.ndim)]), along, axis)
+        self.spec, self.geo, self.todo = spec, geo, todo
+        self.shards = [int(k) for k in geo.any_per_shard(todo)]
+        self.n_points = int(todo.sum())
 
     def call(self, path: str, k: int) -> tuple:
-        """The function and arguments of unit k."""
-        unit = self.units[k]
-        if self.spec.anneal is None:
-            p = unit[0]
-            return run_point, path, self.spec.model, p.params, self.spec.settings, p.index, p.seed
-        return (run_chain, path, self.spec.model, self.spec.settings, [(p.index, p.params, p.seed) for p in unit],
-                self.starts[k])
+        """The function and arguments of batch (shard) k."""
+        region = self.geo.region(k)
+        return run_batch, path, self.spec.to_json(), region, np.flatnonzero(self.todo[region])
 
-
-def _statuses(result) -> list[tuple[tuple[int, ...], int, str]]:
-    return result if isinstance(result, list) else [result]
+    def record_lost(self, path: str, k: int, err: BaseException) -> tuple[int, int, str]:
+        """Record as failed the points of batch k that are not done after its task could not complete."""
+        region = self.geo.region(k)
+        writer = BatchWriter(path, region)
+        lost = [tuple(int(i) for i in np.unravel_index(flat, writer.status().shape))
+                for flat in np.flatnonzero(self.todo[region]) if writer.status().flat[flat] != store.DONE]
+        text = error_text(err)
+        for local in lost:
+            writer.record(local, store.FAILED, {}, np.nan, "", text)
+        writer.flush()
+        return len(np.flatnonzero(self.todo[region])) - len(lost), len(lost), text.splitlines()[0]
 
 
 class _Reporter:
@@ -163,9 +197,10 @@ class _Reporter:
         elif self.enabled:
             self._line()
 
-    def update(self, status: int) -> None:
-        self.done += 1
-        self.failed += status == store.FAILED
+    def update(self, done: int, failed: int) -> None:
+        """Count a finished batch: its points done and failed."""
+        self.done += done + failed
+        self.failed += failed
         self.bar.update(self.task, completed=self.done, failed=self.failed)
         now = time.monotonic()
         if self.enabled and not self.console.is_terminal and now - self.last_line >= self.every:
@@ -185,67 +220,88 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
               retries: int = 2) -> Outcome:
     """Run every point of ``spec`` that is not done into the store at ``path``.
 
-    Validates the cluster options and prepares the store (creating it, or checking that
-    an existing one holds the same spec) before anything runs; bad input raises
-    :class:`epmsweep.model.InvalidInput` with nothing written or changed.
+    Validates the cluster options and claims the store (creating it, or checking that an
+    existing one holds the same spec and that no other run holds it) before anything
+    runs; bad input raises :class:`epmsweep.model.InvalidInput` with nothing written or
+    changed. On resume, the stored results of done points are read and checked, and
+    damaged ones run again.
     """
     console = console or Console(stderr=True)
     cluster.validate(options)
     path = str(Path(path))
-    created, spec = store.prepare(path, spec, overwrite)
-    status = store.read_status(path)
-    tasks = _Tasks(spec, status)
-    n_done = spec.n_points - tasks.n_points
-    if created:
-        console.print(f"store {path}: new, {spec.n_points} points" +
-                      (f" in {len(tasks.units)} chains annealed along {spec.anneal}" if spec.anneal else ""))
-    else:
-        console.print(f"store {path}: resuming, {n_done} of {spec.n_points} points done, {tasks.n_points} to run")
-    interrupted = False
-    if tasks.units:
-        with cluster.connect(options) as client:
-            if client is not None and options.dashboard and getattr(client, "dashboard_link", None):
-                console.print(f"dashboard: {client.dashboard_link}")
-            with _Reporter(console, tasks.n_points, f"{spec.model} {spec.name}", progress) as reporter:
-                try:
-                    if client is None:
-                        _run_here(path, tasks, reporter)
-                    else:
-                        _run_on_cluster(client, path, tasks, reporter, retries)
-                except KeyboardInterrupt:
-                    interrupted = True
-    final = store.read_status(path)
+    with store.claim(path, spec, overwrite) as (created, spec, note):
+        if note:
+            console.print(note, markup=False)
+        status, unreadable = load_status(path)
+        damaged = unreadable | (np.zeros_like(unreadable) if created else find_damage(path, status))
+        batches = _Batches(spec, geometry(open_group(path)), (status != store.DONE) | damaged)
+        n_done = int((status == store.DONE).sum() - (damaged & (status == store.DONE)).sum())
+        if created:
+            console.print(f"store {path}: new, {spec.n_points} points in {len(batches.shards)} batches"
+                          + (f", annealed along {spec.anneal}" if spec.anneal else ""), markup=False)
+        else:
+            console.print(f"store {path}: resuming, {n_done} of {spec.n_points} points done, "
+                          f"{batches.n_points} to run", markup=False)
+        if damaged.any():
+            console.print(f"{int(damaged.sum())} points have damaged or unreadable results in the store "
+                          "(checksum mismatch, missing or truncated file): running them again", markup=False)
+        interrupted = False
+        if batches.shards:
+            with cluster.connect(options) as client:
+                if client is not None and options.dashboard and getattr(client, "dashboard_link", None):
+                    console.print(f"dashboard: {client.dashboard_link}")
+                with _Reporter(console, batches.n_points, f"{spec.model} {spec.name}", progress) as reporter:
+                    try:
+                        if client is None:
+                            _run_here(path, batches, reporter)
+                        else:
+                            _run_on_cluster(client, path, batches, reporter, retries)
+                    except KeyboardInterrupt:
+                        interrupted = True
+        final = store.read_status(path)
     outcome = Outcome(int(final.size), int((final == store.DONE).sum()), int((final == store.FAILED).sum()),
-                      int((final == store.PENDING).sum()), tasks.n_points, interrupted)
+                      int((final == store.PENDING).sum()), batches.n_points, interrupted)
     if interrupted:
         console.print(f"interrupted: {outcome.done} done, {outcome.failed} failed, {outcome.pending} pending; "
                       "run the same command again to resume")
     return outcome
 
 
-def _run_here(path: str, tasks: _Tasks, reporter: _Reporter) -> None:
-    for k in range(len(tasks.units)):
-        fn, *args = tasks.call(path, k)
-        for _, status, _ in _statuses(fn(*args)):
-            reporter.update(status)
+def _run_here(path: str, batches: _Batches, reporter: _Reporter) -> None:
+    for k in batches.shards:
+        fn, *args = batches.call(path, k)
+        done, failed, _ = fn(*args)
+        reporter.update(done, failed)
 
 
-def _run_on_cluster(client, path: str, tasks: _Tasks, reporter: _Reporter, retries: int) -> None:
+def _run_on_cluster(client, path: str, batches: _Batches, reporter: _Reporter, retries: int) -> None:
+    """Submit the batches, a bounded number (see IN_FLIGHT_PER_THREAD) at a time."""
     from distributed import as_completed
 
-    futures = {client.submit(*tasks.call(path, k), retries=retries, pure=False): k for k in range(len(tasks.units))}
+    threads = sum(client.nthreads().values()) or 1
+    queue = iter(batches.shards)
+    futures: dict = {}
+
+    def submit_next() -> None:
+        k = next(queue, None)
+        if k is not None:
+            futures[client.submit(*batches.call(path, k), retries=retries, pure=False)] = k
+
+    for _ in range(max(MIN_IN_FLIGHT, IN_FLIGHT_PER_THREAD * threads)):
+        submit_next()
+    pending = as_completed(list(futures))
     try:
-        for future in as_completed(futures):
+        for future in pending:
             k = futures.pop(future)
             try:
-                results = _statuses(future.result())
+                done, failed, _ = future.result()
             except Exception as err:  # the task itself could not complete (e.g. its worker kept dying)
-                status = store.read_status(path)
-                results = [(p.index, store.FAILED, "") for p in tasks.units[k] if status[p.index] != store.DONE][:1]
-                for index, _, _ in results:
-                    store.writer(path).failed(index, error_text(err), np.nan, "")
-            for _, status, _ in results:
-                reporter.update(status)
+                done, failed, _ = batches.record_lost(path, k, err)
+            reporter.update(done, failed)
+            before = set(futures)
+            submit_next()
+            for new in set(futures) - before:
+                pending.add(new)
     except KeyboardInterrupt:
         client.cancel(list(futures))
         raise

@@ -1,14 +1,13 @@
-"""The sweep's Zarr store: layout, per-point writes, resume and validation.
+"""The sweep's Zarr store: layout, atomic creation, one writer at a time, resume, reading.
 
 One Zarr (format 3) store per sweep, readable with nothing but ``xarray.open_zarr``:
 
 * dims: the sweep axes in spec order, then ``replica``, then each output's own dims;
   coordinates carry CF ``units`` and ``long_name``;
-* every per-point variable is chunked 1 along every sweep dim and ``replica``, so two
-  points never share a chunk: workers write concurrently without locks. (xarray's
-  chunk-safety check does not see plain numpy region writes, so this layout is what
-  keeps concurrent writers from losing data.) zarr writes each chunk atomically, so a
-  worker killed mid-write leaves no torn chunk;
+* every per-point variable is sharded by batch (:mod:`epmsweep.sweep.shards`): one file
+  per batch and variable, a few hundred points per checksummed inner chunk inside it.
+  Each batch owns its shards, so workers write concurrently without locks, and a
+  10⁵-point sweep is a few hundred files;
 * bookkeeping per point: ``status`` (0 pending -- the fill value, 1 done, -1 failed),
   ``seed``, ``wall_seconds``, ``host``, and ``error`` (the traceback of a failed point);
 * explicit fill values: NaN for float outputs, the dtype's minimum for integer ones,
@@ -18,8 +17,11 @@ One Zarr (format 3) store per sweep, readable with nothing but ``xarray.open_zar
   consolidated metadata, so opening a large store is one read.
 
 A point is done only when its ``status`` is 1, and ``status`` is written after all
-its outputs. Nothing is ever inferred from the data: zarr does not write chunks equal
-to the fill value, and NaN can be a legitimate result.
+its outputs. Nothing is ever inferred from the data: NaN can be a legitimate result.
+
+A store is created complete under a temporary name next to its path and renamed into
+place, so an interrupted creation leaves nothing at the path; a run holds the store's
+lock (:mod:`epmsweep.sweep.lock`) from before creation to its end.
 
 Format 3 rather than 2: zarr-python >= 3 and xarray read and write it natively, and
 its ``dimension_names`` make the layout self-describing; readers need zarr-python >= 3.
@@ -29,35 +31,45 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 import shutil
-import warnings
-from collections.abc import Iterator, Mapping
+import socket
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 import epmsweep
 from epmsweep.model import InvalidInput
 from epmsweep.model.core import Value
+from epmsweep.sweep import lock
 from epmsweep.sweep.plan import grid_shape, seed_grid
+from epmsweep.sweep.shard_io import (
+    DONE,
+    FAILED,
+    PENDING,
+    STATE_PREFIX,
+    consolidated_metadata_ok,
+    find_damage,
+    load_status,
+    open_group,
+    read_whole,
+)
+from epmsweep.sweep.shards import Geometry, inner_chunk, points_per_batch, tile
 from epmsweep.sweep.spec import SweepSpec
 
-PENDING, DONE, FAILED = 0, 1, -1
-BOOKKEEPING = ("status", "seed", "wall_seconds", "host", "error")
-#: Prefix of the variables holding the state each point of an annealing chain hands on.
-STATE_PREFIX = "state_"
+__all__ = ["DONE", "FAILED", "PENDING", "STATE_PREFIX", "StoreError", "claim", "create", "layout", "open_store",
+           "read_spec", "read_status", "summary", "verify"]
 
-
-
-@contextlib.contextmanager
-def _consolidated_metadata_ok() -> Iterator[None]:
-    """zarr warns that consolidated metadata is not yet part of the v3 spec; we use it on purpose."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        yield
+#: Sample of points at which the model's cost per point is evaluated (its median sets the batch size).
+_COST_SAMPLE = 64
+#: Bytes per point assumed for the variable-length text variables when sizing their chunks.
+_TEXT_BYTES = {"host": 32, "error": 256}
 
 
 class StoreError(InvalidInput):
@@ -73,13 +85,38 @@ def _fill_value(dtype: np.dtype) -> Value:
     raise ValueError(f"unsupported output dtype {dtype}")
 
 
+def seconds_per_point(spec: SweepSpec) -> float:
+    """The model's declared wall time per point, median over up to 64 points spread over the grid."""
+    model = spec.model_instance()
+    names, sizes = list(spec.axes), [len(v) for v in spec.axes.values()]
+    n = int(np.prod(sizes))
+    costs = []
+    for flat in np.unique(np.linspace(0, n - 1, min(n, _COST_SAMPLE)).astype(np.int64)):
+        index = np.unravel_index(flat, sizes)
+        params = {**spec.parameters, **{a: spec.axes[a][int(i)] for a, i in zip(names, index)}}
+        costs.append(model.seconds_per_point(params, spec.settings))
+    return float(np.median(costs))
+
+
+def new_geometry(spec: SweepSpec) -> Geometry:
+    """Batches of a new store: about BATCH_SECONDS of work each; an annealed axis whole."""
+    grid = grid_shape(spec)
+    whole = (list(spec.axes).index(spec.anneal),) if spec.anneal is not None else ()
+    return Geometry(grid, tile(grid, points_per_batch(seconds_per_point(spec)), whole))
+
+
+def _encoding(shard: tuple[int, ...], own: tuple[int, ...], bytes_per_point: int) -> dict:
+    return {"shards": shard + own, "chunks": inner_chunk(shard, bytes_per_point) + own,
+            "compressors": [ZstdCodec(), Crc32cCodec()]}
+
+
 def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
     """The empty dataset of a sweep (lazy, nothing computed) and its Zarr encoding."""
     model = spec.model_instance()
     outputs = model.outputs(spec.settings)
     point_dims = (*spec.axes, "replica")
     shape = grid_shape(spec)
-    point_chunks = (1,) * len(point_dims)
+    shard = new_geometry(spec).shard
     clash = set(outputs.coords) & set(point_dims)
     if clash:
         raise StoreError(f"model {model.name!r} has output dims {sorted(clash)} that clash with the sweep axes")
@@ -104,7 +141,8 @@ def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
             own = tuple(len(declared.coords[d].values) for d in out.dims)
             data[prefix + name] = ((*point_dims, *out.dims), da.full(shape + own, fill, dtype=dtype, chunks=-1),
                                    {"units": out.units, "long_name": out.long_name})
-            encoding[prefix + name] = {"chunks": point_chunks + own, "fill_value": fill, "_FillValue": fill}
+            encoding[prefix + name] = {**_encoding(shard, own, dtype.itemsize * int(np.prod(own))),
+                                       "fill_value": fill, "_FillValue": fill}
 
     string = np.dtypes.StringDType()
     data["status"] = (point_dims, da.zeros(shape, dtype=np.int8, chunks=-1),
@@ -115,11 +153,11 @@ def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
     data["host"] = (point_dims, da.full(shape, "", dtype=string, chunks=-1), {"long_name": "host that ran the point"})
     data["error"] = (point_dims, da.full(shape, "", dtype=string, chunks=-1),
                      {"long_name": "traceback of a failed point (empty otherwise)"})
-    encoding["status"] = {"chunks": point_chunks, "fill_value": 0}
-    encoding["seed"] = {"chunks": shape}
-    encoding["wall_seconds"] = {"chunks": point_chunks, "fill_value": np.nan, "_FillValue": np.nan}
-    encoding["host"] = {"chunks": point_chunks}
-    encoding["error"] = {"chunks": point_chunks}
+    encoding["status"] = {**_encoding(shard, (), 1), "fill_value": 0}
+    encoding["seed"] = {"chunks": shape, "compressors": [ZstdCodec(), Crc32cCodec()]}
+    encoding["wall_seconds"] = {**_encoding(shard, (), 8), "fill_value": np.nan, "_FillValue": np.nan}
+    encoding["host"] = _encoding(shard, (), _TEXT_BYTES["host"])
+    encoding["error"] = _encoding(shard, (), _TEXT_BYTES["error"])
 
     attrs = {
         "title": spec.name,
@@ -133,23 +171,42 @@ def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
 
 
 def create(path: str | Path, spec: SweepSpec) -> None:
-    """Write the store's metadata, coordinates and seeds; no point data. An existing (empty)
-    directory keeps its permissions (zarr's mode "w" recreates it with the umask's)."""
-    path = Path(path)
-    mode = path.stat().st_mode & 0o7777 if path.is_dir() else None
+    """Write a new store's metadata, coordinates and seeds (no point data) at ``path``,
+    which must not exist."""
     ds, encoding = layout(spec)
-    with _consolidated_metadata_ok():
-        ds.to_zarr(path, mode="w", compute=False, encoding=encoding, zarr_format=3, consolidated=True)
-    if mode is not None:
-        path.chmod(mode)
+    with consolidated_metadata_ok():
+        ds.to_zarr(Path(path), mode="w-", compute=False, encoding=encoding, zarr_format=3, consolidated=True)
 
 
-# ---- opening and checking ---------------------------------------------------
-def _open_group(path: Path) -> zarr.Group | None:
+# ---- creation, locking and resume ---------------------------------------------
+_STAGING = ".epmsweep-staging"
+
+
+def _staging_dir(path: Path) -> Path:
+    """A fresh sibling directory to build a store in, named after host and pid so that
+    leftovers of a killed creation can be recognised and removed."""
+    return path.parent / f".{path.name}{_STAGING}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _remove_dead_staging(path: Path) -> None:
+    """Staging directories of ``path`` left by killed processes of this host."""
+    prefix = f".{path.name}{_STAGING}-{socket.gethostname()}-"
+    for leftover in path.parent.glob(f"{prefix}*"):
+        pid = leftover.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and Path("/proc/self").exists():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _build(path: Path, spec: SweepSpec) -> Path:
+    """A complete new store, locked by this process, in a staging directory next to ``path``."""
+    staging = _staging_dir(path)
     try:
-        return zarr.open_group(path, mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
-        return None
+        create(staging, spec)
+        lock.acquire(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
 
 
 def read_spec(path: str | Path) -> SweepSpec:
@@ -157,7 +214,10 @@ def read_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.exists():
         raise StoreError(f"store {str(path)!r} does not exist")
-    group = _open_group(path) if path.is_dir() else None
+    try:
+        group = open_group(path) if path.is_dir() else None
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
+        group = None
     if group is None:
         raise StoreError(f"{str(path)!r} is not a Zarr store")
     if "spec" not in group.attrs or "epmsweep_version" not in group.attrs:
@@ -166,39 +226,79 @@ def read_spec(path: str | Path) -> SweepSpec:
 
 
 def read_status(path: str | Path) -> np.ndarray:
-    """Per-point status array (PENDING, DONE, FAILED) of an existing store."""
-    return zarr.open_array(Path(path) / "status", mode="r")[...]
+    """Per-point status array (PENDING, DONE, FAILED) of an existing store; points whose
+    status chunk is damaged read as PENDING."""
+    return load_status(path)[0]
 
 
-def prepare(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> tuple[bool, SweepSpec]:
-    """Make ``path`` ready for ``spec``: create the store, or accept an existing store of the
-    same spec (resume). Returns whether it was created and the spec to run: on resume the
-    stored one, which equals ``spec`` up to the order of its axes and is the order of the
-    store's dimensions (so that every result lands on its own point whatever order the
-    axes were given in). Refuses, changing nothing, when the path is a file or a non-store
-    directory, or a store of another spec (unless ``overwrite``; even then only an
-    epmsweep store is ever deleted)."""
+@contextlib.contextmanager
+def claim(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> Iterator[tuple[bool, SweepSpec, str]]:
+    """Hold ``path`` for a run of ``spec``: create the store, or accept an existing store of
+    the same spec (resume), under the store's lock until the block ends. Yields whether it
+    was created, the spec to run (on resume the stored one, which equals ``spec`` up to the
+    order of its axes and is the order of the store's dimensions) and a note for the user
+    ('' or the takeover of a stale lock).
+
+    Refuses, changing nothing, when the path is a file or a non-store directory, a store of
+    another spec (unless ``overwrite``; even then only an epmsweep store is ever replaced,
+    never one holding the current directory) or a store another run holds.
+    """
     path = Path(path)
     if path.is_file():
         raise StoreError(f"output {str(path)!r} is an existing file, not a Zarr store; choose another path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_staging(path)
+    created, note = False, ""
     if path.is_dir() and any(path.iterdir()):
         existing = read_spec(path)  # raises for non-stores
-        if existing == spec:  # dicts compare without order: the axes may be listed differently
-            return False, existing
-        if not overwrite:
-            raise StoreError(f"store {str(path)!r} holds a different sweep ({describe_difference(existing, spec)}); "
-                             "rerun the original command to resume it, pass --overwrite to replace it, or choose "
-                             "another output path")
-        if Path.cwd().resolve().is_relative_to(path.resolve()):
-            raise StoreError(f"--overwrite would delete the store {str(path)!r}, which holds the current directory; "
-                             "run from outside it")
-        for child in path.iterdir():  # the directory itself stays, with its permissions
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
+        note = lock.acquire(path)
+        try:
+            if existing == spec:  # dicts compare without order: the axes may be listed differently
+                spec = existing
             else:
-                child.unlink()
-    create(path, spec)
-    return True, spec
+                _replace(path, spec, existing, overwrite)
+                created = True
+        except BaseException:
+            lock.release(path)
+            raise
+    else:
+        mode = path.stat().st_mode & 0o7777 if path.is_dir() else None
+        staging = _build(path, spec)
+        try:
+            staging.rename(path)  # onto nothing or an empty directory; fails if another run got there first
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise StoreError(f"another run created a store at {str(path)!r} at the same moment; run again to "
+                             "resume it or choose another path") from None
+        if mode is not None:
+            path.chmod(mode)
+        created = True
+    try:
+        yield created, spec, note
+    finally:
+        lock.release(path)
+
+
+def _replace(path: Path, spec: SweepSpec, existing: SweepSpec, overwrite: bool) -> None:
+    """Replace the store at ``path`` (locked by this process) by a new one of ``spec``,
+    keeping the directory's permissions; the old one is removed only once the new one is
+    complete."""
+    if not overwrite:
+        raise StoreError(f"store {str(path)!r} holds a different sweep ({describe_difference(existing, spec)}); "
+                         "rerun the original command to resume it, pass --overwrite to replace it, or choose "
+                         "another output path")
+    if Path.cwd().resolve().is_relative_to(path.resolve()):
+        raise StoreError(f"--overwrite would delete the store {str(path)!r}, which holds the current directory; "
+                         "run from outside it")
+    if path.is_symlink():
+        raise StoreError(f"--overwrite will not replace {str(path)!r}: it is a symbolic link; give the real path")
+    mode = path.stat().st_mode & 0o7777
+    staging = _build(path, spec)
+    old = path.parent / f".{path.name}.epmsweep-old-{uuid.uuid4().hex[:8]}"
+    path.rename(old)
+    staging.rename(path)
+    path.chmod(mode)
+    shutil.rmtree(old)
 
 
 def describe_difference(old: SweepSpec, new: SweepSpec) -> str:
@@ -215,44 +315,37 @@ def describe_difference(old: SweepSpec, new: SweepSpec) -> str:
     return "; ".join(diffs)
 
 
-# ---- per-point writes (run on the workers) ------------------------------------
-class PointWriter:
-    """Writes the results of single points into an existing store; status last."""
-
-    def __init__(self, path: str | Path):
-        with _consolidated_metadata_ok():
-            group = zarr.open_group(Path(path), mode="r+", use_consolidated=True)
-        self.arrays = {name: arr for name, arr in group.arrays()}
-
-    def done(self, index: tuple[int, ...], outputs: Mapping[str, np.ndarray], wall: float, host: str) -> None:
-        for name, value in outputs.items():
-            self.arrays[name][index] = value
-        self._finish(index, DONE, wall, host, "")
-
-    def state(self, index: tuple[int, ...]) -> dict[str, np.ndarray]:
-        """The state a done point of an annealing chain handed on."""
-        n = len(STATE_PREFIX)
-        return {name[n:]: arr[index] for name, arr in self.arrays.items() if name.startswith(STATE_PREFIX)}
-
-    def failed(self, index: tuple[int, ...], error: str, wall: float, host: str) -> None:
-        self._finish(index, FAILED, wall, host, error)
-
-    def _finish(self, index: tuple[int, ...], status: int, wall: float, host: str, error: str) -> None:
-        self.arrays["wall_seconds"][index] = wall
-        self.arrays["host"][index] = host
-        self.arrays["error"][index] = error
-        self.arrays["status"][index] = status
+# ---- reading -------------------------------------------------------------------
+def verify(path: str | Path, listed: int = 20) -> dict:
+    """Read every done point of a store and check it: counts of points with an unreadable
+    status and of done points with damaged results (see :func:`shard_io.find_damage`), and
+    the coordinates of the first ``listed`` of them. A run of the sweep runs them again."""
+    spec = read_spec(path)
+    status, unreadable = load_status(path)
+    damaged = find_damage(path, status)
+    bad = np.argwhere(unreadable | damaged)
+    return {"spec": spec, "done": int((status == DONE).sum()), "unreadable": int(unreadable.sum()),
+            "damaged": int(damaged.sum()), "points": [spec.point_coords(i) for i in bad[:listed]], "total": len(bad)}
 
 
-_WRITERS: dict[str, PointWriter] = {}
 
-
-def writer(path: str | Path) -> PointWriter:
-    """A PointWriter per store and process, so array metadata is read once per worker."""
-    key = str(Path(path).resolve())
-    if key not in _WRITERS:
-        _WRITERS[key] = PointWriter(key)
-    return _WRITERS[key]
+def open_store(path: str | Path, **kwargs) -> xr.Dataset:
+    """The store, loaded, as a dataset with the outputs and wall times of every point that is
+    not done masked (NaN, or the fill value of integer outputs), safe to read while a sweep still writes it: ``status`` is
+    read before the outputs and again after them, and a point counts as done only if both
+    reads say so (a point's outputs are written before its status). ``kwargs`` go to
+    ``xarray.open_zarr``."""
+    first = read_status(path)
+    with consolidated_metadata_ok():
+        ds = xr.open_zarr(Path(path), **kwargs).load()
+    done = (first == DONE) & (read_status(path) == DONE)
+    mask = xr.DataArray(done, dims=ds["status"].dims, coords=ds["status"].coords)
+    per_point = [name for name in ds.data_vars
+                 if ds[name].dims[:mask.ndim] == mask.dims and name not in ("status", "seed", "host", "error")]
+    for name in per_point:
+        ds[name] = ds[name].where(mask, ds[name].encoding.get("_FillValue", np.nan))
+    ds["status"] = ds["status"].where(mask | (ds["status"] != DONE), PENDING)
+    return ds
 
 
 def flagged_points(group: zarr.Group, spec: SweepSpec, status: np.ndarray) -> list[tuple[dict, str]]:
@@ -262,8 +355,8 @@ def flagged_points(group: zarr.Group, spec: SweepSpec, status: np.ndarray) -> li
     target_rel_err. Each with its coordinates and the reason."""
     if "stationary" not in group:
         return []
-    stationary, drift = group["stationary"][...], group["drift"][...]
-    burn, rel_err = group["burn_in_used"][...], group["rel_err"][...]
+    stationary, drift, burn, rel_err = (read_whole(group[name], status.ndim)[0]
+                                        for name in ("stationary", "drift", "burn_in_used", "rel_err"))
     target = float(spec.settings["target_rel_err"]) if spec.settings.get("duration") == "auto" else np.inf
     out = []
     for idx in np.argwhere((status == DONE) & ((stationary == 0) | (rel_err > target))):
@@ -280,14 +373,15 @@ def flagged_points(group: zarr.Group, spec: SweepSpec, status: np.ndarray) -> li
 def summary(path: str | Path) -> dict:
     """Counts, wall-time statistics and failures of a store, for ``epmsweep status``."""
     spec = read_spec(path)
-    group = zarr.open_group(Path(path), mode="r")
-    status = group["status"][...]
-    wall = group["wall_seconds"][...]
+    group = open_group(path)
+    status, unreadable = load_status(path)
+    wall = read_whole(group["wall_seconds"], status.ndim)[0]
     failed_idx = np.argwhere(status == FAILED)
+    errors = read_whole(group["error"], status.ndim)[0] if len(failed_idx) else None
     failures = []
     for idx in failed_idx:
         where = spec.point_coords(idx)
-        text = str(group["error"][tuple(idx)])
+        text = str(errors[tuple(idx)])
         failures.append((where, text.strip().splitlines()[0] if text.strip() else "(no error text)"))
     done_wall = wall[status == DONE]
     return {
@@ -297,6 +391,8 @@ def summary(path: str | Path) -> dict:
         "done": int((status == DONE).sum()),
         "failed": int((status == FAILED).sum()),
         "pending": int((status == PENDING).sum()),
+        "unreadable": int(unreadable.sum()),
+        "holder": lock.read_holder(Path(path)),
         "failures": failures,
         "wall": done_wall,
         "attrs": dict(group.attrs),

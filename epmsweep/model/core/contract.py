@@ -170,6 +170,12 @@ class Model(ABC):
         state) and return its outputs and its final state (see :meth:`handover`)."""
         raise NotImplementedError(f"model {self.name!r} declares no handover state")
 
+    def seconds_per_point(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> float:
+        """A rough wall time of one point on one core. It only sets how many points share a
+        batch (one task, one file per output variable; see :mod:`epmsweep.sweep.shards`);
+        the default, 10 s, puts every point in a batch of its own."""
+        return 10.0
+
     def ignored_parameters(self, settings: Mapping[str, Value]) -> dict[str, str]:
         """Parameters that these settings make irrelevant (e.g. those a chosen rule does not
         read), each with the reason: a sweep refuses them as axes, which would only repeat

@@ -80,6 +80,14 @@ class MeanField(Model):
             RunLength.from_settings(settings).check(int(settings["n_windows"]), 1.0 / int(params["N"]),
                                                     f"one event (1/N sweeps, N = {params['N']})")
 
+    def seconds_per_point(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> float:
+        """About 0.2 us per event (benchmarks/RESULTS.md: ~6e6 events/s at N = 1000, T = 1) when
+        the run length is fixed in sweeps; slower at low T, which only makes batches shorter."""
+        lengths = (settings["burn_in"], settings["duration"])
+        if settings["unit"] != "sweeps" or not all(isinstance(v, int | float) for v in lengths):
+            return super().seconds_per_point(params, settings)
+        return 2e-7 * int(params["N"]) * float(sum(lengths))
+
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
         n_windows = int(settings["n_windows"])
         return OutputSpec(
