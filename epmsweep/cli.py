@@ -22,7 +22,7 @@ from rich.table import Table
 from epmsweep.model import InvalidInput, available_models, get_model
 from epmsweep.sweep import cluster, store
 from epmsweep.sweep.runner import run_sweep
-from epmsweep.sweep.spec import build_spec, load_spec_file, split_assignments
+from epmsweep.sweep.spec import MAX_POINTS, build_spec, load_spec_file, split_assignments
 
 app = typer.Typer(
     name="epmsweep",
@@ -146,6 +146,7 @@ def run(
     dashboard_address: Annotated[str, typer.Option(help="Where the dashboard listens.")] = "127.0.0.1:8787",
     dry_run: Annotated[bool, typer.Option(help="Batch: print the job script and exit.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store that holds a different sweep.")] = False,
+    max_points: Annotated[int, typer.Option(help="Refuse sweeps with more points than this.", min=1)] = MAX_POINTS,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
 ) -> None:
     """Run a sweep (or resume it) into a Zarr store."""
@@ -164,12 +165,12 @@ def run(
                 raise InvalidInput("axis target_activity: given twice (as --target_activity and by --activity-from)")
             axes["target_activity"] = _thermal_activities(activity_from)
         if target.endswith(".toml") or Path(target).is_file():
-            spec = load_spec_file(target, axes, assignments or [], replicas=replicas, seed=seed, name=name,
+            spec = load_spec_file(target, axes, assignments or [], max_points, replicas=replicas, seed=seed, name=name,
                                   anneal=anneal)
         else:
             parameters, settings = split_assignments(target, assignments or [])
             spec = build_spec(target, axes, parameters, settings, 1 if replicas is None else replicas,
-                              0 if seed is None else seed, name or "sweep", anneal=anneal)
+                              0 if seed is None else seed, name or "sweep", anneal=anneal, max_points=max_points)
         path = out or Path(spec.out or f"{spec.name}.zarr")
         with _stop_signals_as_interrupts() as received:
             try:

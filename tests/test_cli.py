@@ -69,6 +69,8 @@ def test_models_lists_parameters_bounds_units_and_meanings(tmp_path):
         (["meanfield", "--T", ""], "axis T: empty"),
         (["meanfield", "--T", "0.1:1:x"], "cannot parse range"),
         (["meanfield", "--T", "0.1", "--set", "zeta=1"], "'zeta' is neither a parameter nor a setting"),
+        (["probe", "--x", "0:1:3000000"], "3,000,000 points (3000000 values of x, 1 replicas), more than the limit "
+                                          "of 1,000,000; pass --max-points 3000000"),
     ],
 )
 def test_bad_input_exits_2_fast_and_writes_nothing(tmp_path, args, message):

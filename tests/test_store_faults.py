@@ -226,3 +226,19 @@ def test_readers_of_a_running_sweep_never_see_a_done_point_without_its_results(t
     finally:
         writer.join()
     assert partial >= 3
+
+
+def test_replacing_a_store_with_other_output_shapes_on_a_running_scheduler(tmp_path):
+    """The workers of a cluster that outlives one sweep (--scheduler) write the replaced store
+    with its own shapes (before: they kept the old store's metadata and failed with
+    'cannot reshape array of size 3 into shape (1,1,5)')."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0") as cl:
+        options = ClusterOptions(scheduler=cl.scheduler_address, dashboard=False)
+        path = tmp_path / "s.zarr"
+        for k in (3, 5):
+            outcome = run_sweep(probe_spec(n=6, k=k), path, options, overwrite=True, progress=False, console=quiet())
+            assert outcome.done == outcome.total
+    ds = xr.open_zarr(path)
+    assert ds.samples.shape == (6, 2, 5) and np.isfinite(ds.samples.values).all()

@@ -1,5 +1,7 @@
 """SweepSpec parsing and validation, and the value-keyed seeds of the plan."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -76,3 +78,19 @@ def test_seeds_depend_on_values_not_positions():
     assert not set(p.seed for p in expand(other_root)) & set(seeds_small.values())
     # the same value on another parameter gives another seed
     assert point_seed(0, {"T": 0.5}, 0) != point_seed(0, {"alpha": 0.5}, 0)
+
+
+def test_axes_of_millions_of_values_validate_in_seconds_and_the_size_limit_is_explicit():
+    """Validation is vectorised and the duplicate check sorts (before: quadratic, 52 s for
+    64,000 values; a 10⁷-point grid validated for hours and was never refused)."""
+    start = time.perf_counter()
+    values = list(range(400_000)) + [123_456]
+    with pytest.raises(InvalidInput, match="axis x: duplicate values 123456$"):
+        build_spec("probe", {"x": values}, max_points=10**6)
+    with pytest.raises(InvalidInput, match=r"axis work: work = -1 is out of bounds"):
+        build_spec("probe", {"work": [*np.linspace(0.0, 3000.0, 300_000).tolist(), -1]}, max_points=10**6)
+    with pytest.raises(InvalidInput, match=r"2,000,000 points .* pass --max-points 2000000"):
+        build_spec("probe", {"x": "0:1:1000", "work": "0:1:1000"}, replicas=2)
+    assert time.perf_counter() - start < 10
+    spec = build_spec("probe", {"x": "0:1:1000", "work": "0:1:1000"}, replicas=2, max_points=2_000_000)
+    assert spec.n_points == 2_000_000 and spec.axes["x"][1] == pytest.approx(1 / 999)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +26,8 @@ def scalar_table(path: str | Path, max_rows: int = 40) -> tuple[list[str], list[
     n_done = done.sum("replica")
     header = [*axes, "done", *outputs]
     rows = []
-    grid = list(np.ndindex(*[ds.sizes[a] for a in axes]))
-    for idx in grid[:max_rows]:
+    sizes = [ds.sizes[a] for a in axes]
+    for idx in itertools.islice(np.ndindex(*sizes), max_rows):
         sel = dict(zip(axes, idx))
         row = [f"{ds[a].values[i]:.4g}" for a, i in sel.items()]
         k = int(n_done.isel(sel))
@@ -40,4 +42,4 @@ def scalar_table(path: str | Path, max_rows: int = 40) -> tuple[list[str], list[
             else:
                 row.append(f"{vals.mean():.4g} ± {vals.std(ddof=1) / np.sqrt(vals.size):.1g}")
         rows.append(row)
-    return header, rows, len(grid)
+    return header, rows, math.prod(sizes)
