@@ -132,6 +132,7 @@ def run(
     cluster_kind: Annotated[str, typer.Option("--cluster", help="Where to run: local (default), sync (in-process), "
                                               "slurm, pbs, sge, lsf or htcondor.")] = "local",
     workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
+    oversubscribe: Annotated[bool, typer.Option(help="Allow --workers above the number of cores.")] = False,
     scheduler: Annotated[str | None, typer.Option(help="Address of a running dask scheduler, e.g. tcp://host:8786.")] = None,
     cores: Annotated[int | None, typer.Option(help="Batch: cores per job (one single-threaded worker each).")] = None,
     memory: Annotated[str | None, typer.Option(help="Batch: memory per job, e.g. 16GB.")] = None,
@@ -153,7 +154,7 @@ def run(
     try:
         options = cluster.ClusterOptions(
             cluster_kind, workers, scheduler, True, dashboard_address, tls, cores, memory, walltime, queue, account,
-            jobs, _parse_adapt(adapt), tuple(job_extra or ()), interface)
+            jobs, _parse_adapt(adapt), tuple(job_extra or ()), interface, oversubscribe)
         if dry_run:
             if cluster_kind not in cluster.JOBQUEUE:
                 raise InvalidInput(f"--dry-run prints a batch job script; --cluster {cluster_kind} submits no jobs")

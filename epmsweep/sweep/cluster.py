@@ -61,6 +61,7 @@ class ClusterOptions:
     adapt: tuple[int, int] | None = None
     job_extra: tuple[str, ...] = ()
     interface: str | None = None
+    oversubscribe: bool = False  # local: allow more workers than cores
 
 
 def available_cores() -> int:
@@ -240,6 +241,10 @@ def validate(options: ClusterOptions) -> None:
         raise InvalidInput(f"cluster = {options.kind!r} is not allowed: expected one of {', '.join(KINDS)}")
     if options.workers is not None and options.workers < 1:
         raise InvalidInput(f"workers = {options.workers} is not allowed: expected an integer >= 1")
+    if options.workers is not None and options.workers > available_cores() and not options.oversubscribe:
+        raise InvalidInput(f"workers = {options.workers} is more than the {available_cores()} cores of this machine: "
+                           "each worker runs one single-threaded point, so the extra ones only share cores and "
+                           "memory; pass --oversubscribe to run them anyway")
     if options.scheduler is not None and options.kind == "sync":
         raise InvalidInput("--scheduler and --cluster sync exclude each other")
     if options.adapt is not None:
@@ -257,6 +262,32 @@ def validate(options: ClusterOptions) -> None:
                            f"not to --cluster {options.kind}")
     if options.kind in JOBQUEUE and options.scheduler is None:
         check_submission(options.kind)
+
+
+def worker_memory(options: ClusterOptions) -> tuple[float, str] | None:
+    """The memory one worker has, in bytes, and where the figure comes from; None where it
+    cannot be known before connecting (an existing scheduler, a batch job without memory)."""
+    from dask.utils import format_bytes, parse_bytes
+    from distributed.system import MEMORY_LIMIT  # physical memory, or the cgroup's limit
+
+    if options.scheduler is not None:
+        return None
+    if options.kind == "sync":
+        return MEMORY_LIMIT, f"this machine's {format_bytes(MEMORY_LIMIT)}"
+    if options.kind == "local":
+        n = options.workers or available_cores()
+        return MEMORY_LIMIT / n, f"this machine's {format_bytes(MEMORY_LIMIT)} shared by {n} workers"
+    kwargs = _jobqueue_kwargs(options)
+    import dask.config
+
+    memory = kwargs.get("memory") or dask.config.get(f"jobqueue.{options.kind}.memory", None)
+    cores = kwargs.get("cores") or dask.config.get(f"jobqueue.{options.kind}.cores", None)
+    if not memory or not cores:
+        return None
+    try:
+        return parse_bytes(memory) / int(cores), f"a job's {memory} shared by its {cores} workers"
+    except (ValueError, TypeError):
+        raise InvalidInput(f"memory = {memory!r} is not allowed: expected an amount such as 16GB") from None
 
 
 @contextlib.contextmanager

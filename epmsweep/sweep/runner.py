@@ -23,6 +23,7 @@ either done (status written last) or still pending.
 
 from __future__ import annotations
 
+import itertools
 import math
 import socket
 import time
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from dask.utils import format_bytes
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -41,7 +43,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from epmsweep.model import get_model
+from epmsweep.model import InvalidInput, get_model
 from epmsweep.sweep import cluster, store
 from epmsweep.sweep.plan import point_seed
 from epmsweep.sweep.shard_io import BatchWriter, find_damage, geometry, load_status, open_group
@@ -215,6 +217,26 @@ class _Reporter:
         self.last_line = time.monotonic()
 
 
+def check_memory(spec: SweepSpec, options: cluster.ClusterOptions) -> None:
+    """Refuse a sweep whose largest point (the model's estimate, at every corner of the grid)
+    needs more memory than a worker has; nothing is checked where either is unknown."""
+    limit = cluster.worker_memory(options)
+    if limit is None:
+        return
+    model, names = spec.model_instance(), list(spec.axes)
+    worst, where = 0.0, {}
+    for corner in itertools.product(*((min(v), max(v)) for v in spec.axes.values())):
+        params = {**spec.parameters, **dict(zip(names, corner))}
+        need = model.memory_bytes(params, spec.settings) or 0.0
+        if need > worst:
+            worst, where = need, dict(zip(names, corner))
+    if worst > limit[0]:
+        at = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in where.items())
+        raise InvalidInput(f"the largest point ({at}) needs about {format_bytes(worst)} of memory (the model's "
+                           f"estimate), more than a worker has ({format_bytes(limit[0])}: {limit[1]}); use fewer "
+                           "workers, more memory per job (--memory) or smaller points")
+
+
 def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions = cluster.ClusterOptions(),
               overwrite: bool = False, progress: bool = True, console: Console | None = None,
               retries: int = 2) -> Outcome:
@@ -228,6 +250,7 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
     """
     console = console or Console(stderr=True)
     cluster.validate(options)
+    check_memory(spec, options)
     path = str(Path(path))
     with store.claim(path, spec, overwrite) as (created, spec, note):
         if note:

@@ -194,6 +194,17 @@ class Model(ABC):
         the default, 10 s, puts every point in a batch of its own."""
         return 10.0
 
+    def memory_bytes(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> float | None:
+        """An upper estimate of the memory one point allocates beyond the running process
+        (arrays of its size; benchmarks/memory_per_point.py checks it against the measured
+        peak). A sweep whose largest point exceeds a worker's memory is refused before it
+        starts. None (the default): no estimate, no check."""
+        return None
+
+    #: Memory a point needs whatever its size (its Python objects, outputs and temporaries),
+    #: for :meth:`memory_bytes`.
+    POINT_OVERHEAD_BYTES: ClassVar[float] = 16e6
+
     def ignored_parameters(self, settings: Mapping[str, Value]) -> dict[str, str]:
         """Parameters that these settings make irrelevant (e.g. those a chosen rule does not
         read), each with the reason: a sweep refuses them as axes, which would only repeat

@@ -66,7 +66,7 @@ from epmsweep.model.histogram import log_centres, log_edges
 from epmsweep.model.jit import cache_own_types_only
 from epmsweep.model.lattice.activation import RandomActivation, ThermalOneChannel, rate_bound
 from epmsweep.model.lattice.eventdriven import simulate_events
-from epmsweep.model.lattice.observables import lag_grid, wave_numbers
+from epmsweep.model.lattice.observables import BLOCK, lag_grid, wave_numbers
 from epmsweep.model.lattice.propagator import DISPLACEMENT_PER_STRAIN, FORMS, Q0_MODES
 from epmsweep.model.lattice.stepped import simulate_time_stepped, steps_per
 from epmsweep.model.rules import RULE_PARAMETERS, stress_coord
@@ -240,6 +240,15 @@ class Lattice(Model):
                 raise InvalidInput(f"{lo} = {settings[lo]:g} must be below {hi} = {settings[hi]:g}")
         if int(settings["n_probes"]) > int(params["L"]) ** 2:
             raise InvalidInput(f"n_probes = {settings['n_probes']} exceeds the L^2 = {int(params['L']) ** 2} sites")
+
+    def memory_bytes(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> float:
+        """200 bytes per site (fields, FFT buffers, rates; measured 168 at L = 512 and 1024),
+        and the lag grid's ring buffers, allocated whole: per tracer and level BLOCK - 1
+        stored positions and displacements (2 x 16 bytes), per probe site one stress."""
+        levels, slots = int(settings["lag_levels"]), BLOCK - 1
+        per_tracer = 36 * slots * levels + 64  # 32 bytes, 12% to spare
+        return self.POINT_OVERHEAD_BYTES + 200.0 * int(params["L"]) ** 2 + per_tracer * int(settings["n_tracers"]) + \
+            8 * slots * levels * int(settings["n_probes"])
 
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
         lags = lag_grid(float(settings["sample_interval"]), int(settings["lag_levels"]))

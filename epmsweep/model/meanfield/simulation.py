@@ -88,6 +88,10 @@ class MeanField(Model):
             return super().seconds_per_point(params, settings)
         return 2e-7 * int(params["N"]) * float(sum(lengths))
 
+    def memory_bytes(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> float:
+        """20 bytes per site (stresses, rates and the engine's per-site state; measured 16)."""
+        return self.POINT_OVERHEAD_BYTES + 20.0 * int(params["N"])
+
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
         n_windows = int(settings["n_windows"])
         return OutputSpec(
