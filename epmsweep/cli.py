@@ -7,9 +7,7 @@ SIGHUP (rerun to resume).
 
 from __future__ import annotations
 
-import contextlib
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from epmsweep.model import InvalidInput, available_models, get_model
-from epmsweep.sweep import cluster, store
+from epmsweep.stopping import stop_signals_as_interrupts
+from epmsweep.sweep import cluster, lock, store
 from epmsweep.sweep.runner import run_sweep
 from epmsweep.sweep.spec import MAX_POINTS, build_spec, load_spec_file, split_assignments
 
@@ -35,33 +34,8 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-#: Signals a batch system or a closed terminal stops a sweep with: handled as Ctrl-C
-#: (the points running are abandoned, the store stays consistent, the workers stop), exit
-#: status 128 + the signal number.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 #: Failed points listed by ``status`` (the rest are counted).
 FAILURES_LISTED = 20
-
-
-class Stopped(KeyboardInterrupt):
-    """A stop signal, raised where the sweep's Ctrl-C handling catches it."""
-
-
-@contextlib.contextmanager
-def _stop_signals_as_interrupts() -> Iterator[list[int]]:
-    """Within: SIGTERM and SIGHUP raise :class:`Stopped`; yields the signals received."""
-    received: list[int] = []
-
-    def handler(signum, frame):
-        received.append(signum)
-        raise Stopped(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
-    try:
-        yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -147,6 +121,8 @@ def run(
     dashboard_address: Annotated[str, typer.Option(help="Where the dashboard listens.")] = "127.0.0.1:8787",
     dry_run: Annotated[bool, typer.Option(help="Batch: print the job script and exit.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store that holds a different sweep.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="Stop a point after this many seconds and record it as failed "
+                                                  "(each point then runs in a child process).")] = None,
     max_points: Annotated[int, typer.Option(help="Refuse sweeps with more points than this.", min=1)] = MAX_POINTS,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
 ) -> None:
@@ -173,9 +149,9 @@ def run(
             spec = build_spec(target, axes, parameters, settings, 1 if replicas is None else replicas,
                               0 if seed is None else seed, name or "sweep", anneal=anneal, max_points=max_points)
         path = out or Path(spec.out or f"{spec.name}.zarr")
-        with _stop_signals_as_interrupts() as received:
+        with stop_signals_as_interrupts(lambda: lock.release(Path(path))) as received:
             try:
-                outcome = run_sweep(spec, path, options, overwrite, progress, err_console)
+                outcome = run_sweep(spec, path, options, overwrite, progress, err_console, timeout=timeout)
             except KeyboardInterrupt:  # before any point ran: nothing to report but the exit
                 err_console.print("interrupted before the sweep started; run the same command again", highlight=False)
                 raise typer.Exit(128 + received[0] if received else EXIT_INTERRUPTED) from None
@@ -185,7 +161,7 @@ def run(
     out_console.print(f"store: {Path(path).resolve()}  ({outcome.done} done, {outcome.failed} failed, "
                       f"{outcome.pending} pending of {outcome.total})", highlight=False)
     if outcome.interrupted:
-        if received:
+        if received and received[0] != signal.SIGINT:
             err_console.print(f"stopped by {signal.Signals(received[0]).name}", highlight=False)
         raise typer.Exit(128 + received[0] if received else EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_DONE if outcome.done == outcome.total else EXIT_FAILED)

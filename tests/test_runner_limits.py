@@ -3,14 +3,18 @@ core, a per-point timeout, and stopping at once."""
 
 import json
 import math
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+import xarray as xr
 from distributed.system import MEMORY_LIMIT
 
+from epmsweep import stopping
 from epmsweep.model import InvalidInput, get_model
-from epmsweep.sweep import cluster
+from epmsweep.sweep import cluster, lock
 from epmsweep.sweep.cluster import ClusterOptions
 from epmsweep.sweep.runner import run_sweep
 from epmsweep.sweep.spec import build_spec
@@ -61,3 +65,69 @@ def test_more_workers_than_cores_need_a_flag():
     with pytest.raises(InvalidInput, match=f"workers = {many} is more than the .* cores.* --oversubscribe"):
         cluster.validate(ClusterOptions(workers=many))
     cluster.validate(ClusterOptions(workers=many, oversubscribe=True))
+
+
+# ---- timeout and stopping ------------------------------------------------------
+CLI = [sys.executable, "-m", "epmsweep"]
+
+
+def test_a_point_past_its_timeout_is_stopped_and_recorded_as_failed(tmp_path):
+    """Before: no per-point timeout, a point that ran forever held its worker forever."""
+    spec = build_spec("probe", {"work": "0,60"}, {"x": 3.0}, {}, 1, 0, "t")
+    start = time.monotonic()
+    outcome = run_sweep(spec, tmp_path / "s.zarr", ClusterOptions(kind="sync"), progress=False, timeout=4.0)
+    assert time.monotonic() - start < 30
+    assert (outcome.done, outcome.failed) == (1, 1)
+    ds = xr.open_zarr(tmp_path / "s.zarr").load()
+    assert ds.y.sel(work=0.0).item() == 9.0
+    assert ds.error.sel(work=60.0).item().startswith("PointTimeout: the point ran longer than timeout = 4 s")
+    failing = build_spec("probe", {"x": "1,2"}, {}, {"fail_at": "2"}, 1, 0, "f")  # errors still come back whole
+    run_sweep(failing, tmp_path / "f.zarr", ClusterOptions(kind="sync"), progress=False, timeout=30.0)
+    error = xr.open_zarr(tmp_path / "f.zarr").load().error.sel(x=2.0).item()
+    assert error.startswith("RuntimeError: probe asked to fail at x = 2") and "Traceback" in error
+
+
+def _wait(condition, timeout=60.0):
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.05)
+
+
+def test_a_second_ctrl_c_exits_at_once_without_tracebacks_and_the_sweep_resumes(tmp_path):
+    """Before: a second Ctrl-C while the cluster closed printed walls of tracebacks."""
+    args = ["run", "probe", "--x", "0:1:6", "--set", "work=5", "--out", "s.zarr", "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait(lambda: (tmp_path / "s.zarr" / "status").exists())
+    time.sleep(2.0)  # workers are up and busy
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - start < 5
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert "stopping at once (a second stop signal)" in " ".join(stderr.split())
+    assert not (tmp_path / "s.zarr" / lock.LOCK_NAME).exists()
+    assert subprocess.run([*CLI, *args[:-4], "--cluster", "sync", "--set", "work=0", "--out", "s.zarr"],
+                          cwd=tmp_path, capture_output=True, timeout=120).returncode == 2  # another spec: refused
+    again = subprocess.run([*CLI, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+
+
+def test_ctrl_c_stops_an_in_process_sweep_while_a_compiled_kernel_runs(tmp_path):
+    """--cluster sync, one Ctrl-C in the middle of an 11-s kernel call (a measurement window of
+    10^6 sites): the process exits within the grace time (before: only once the kernel
+    returned; minutes for larger points, which needed SIGKILL)."""
+    args = ["run", "meanfield", "--T", "1", "--set", "N=1000000", "--set", "burn_in=1", "--set", "duration=200",
+            "--set", "n_windows=4", "--cluster", "sync", "--no-progress", "--out", "s.zarr"]
+    proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait(lambda: (tmp_path / "s.zarr" / "status").exists())
+    time.sleep(3.0)  # inside the first measurement window: one kernel call of ~11 s
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, stderr = proc.communicate(timeout=120)
+    assert time.monotonic() - start < stopping.GRACE_SECONDS + 3
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert "did not stop within" in " ".join(stderr.split())
+    assert not (tmp_path / "s.zarr" / lock.LOCK_NAME).exists()

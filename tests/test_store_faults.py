@@ -16,6 +16,7 @@ import pytest
 import xarray as xr
 from rich.console import Console
 
+import epmsweep
 from epmsweep.sweep import lock, runner, shards, store
 from epmsweep.sweep.cluster import ClusterOptions
 from epmsweep.sweep.runner import run_sweep
@@ -242,3 +243,23 @@ def test_replacing_a_store_with_other_output_shapes_on_a_running_scheduler(tmp_p
             assert outcome.done == outcome.total
     ds = xr.open_zarr(path)
     assert ds.samples.shape == (6, 2, 5) and np.isfinite(ds.samples.values).all()
+
+
+def test_the_readme_query_example_runs_on_a_store_with_plain_xarray(tmp_path, monkeypatch):
+    """The first Python block of the README, as printed there, on a small quickstart store."""
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    example = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    assert "xr.open_zarr(\"quickstart.zarr\")" in example
+    spec = build_spec("meanfield", {"T": "0.05,0.2", "alpha": "0.11"}, {"N": 20},
+                      {"burn_in": 2, "duration": 10, "n_windows": 4, "p_sigma_bins": 12}, 2, 3, "quickstart")
+    monkeypatch.chdir(tmp_path)
+    run_sweep(spec, "quickstart.zarr", SYNC, progress=False, console=quiet())
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    np.testing.assert_allclose(namespace["gamma"].values, xr.open_zarr("quickstart.zarr").gamma.sel(alpha=0.11)
+                               .mean("replica").values)
+    masked = epmsweep.open_store("quickstart.zarr")
+    assert (masked.status == 1).all() and np.isfinite(masked.gamma).all()

@@ -101,7 +101,7 @@ def relax(system, j, old, new, t, rng, measuring):
 
 
 # ---- the engine ----------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def advance(system, state, rule: Paper000Rule, params: EngineParams, rng, t_stop, e_stop, measuring):
     """Advance until time ``t_stop`` or ``e_stop`` events in all, whichever comes first.
 
@@ -136,7 +136,7 @@ def _pending_kicks_sd(last, i, events, kick_var, kick_sd):
     return kick_sd if k == 1 else math.sqrt(kick_var * k)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _thinning(system, state, rule, params, rng, t_stop, e_stop, measuring):
     """Thinning until a stop condition (True) or until ``auto`` asks for direct (False)."""
     sigma, last, counters, clock, hist = state.sigma, state.last, state.counters, state.clock, state.hist
@@ -190,7 +190,7 @@ def _thinning(system, state, rule, params, rng, t_stop, e_stop, measuring):
     return done
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _refresh(state, rule, params, rng, events, relaxed, measuring):
     """All rates, their sum and, while measuring, the slot occupancy (a histogram lookup
     per site, skipped during burn-in), after bringing every site up to date: after the
@@ -220,7 +220,7 @@ def _refresh(state, rule, params, rng, events, relaxed, measuring):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _direct(system, state, rule, params, rng, t_stop, e_stop, measuring):
     """Gillespie algorithm of App. E until a stop condition (True) or until ``auto`` asks
     for thinning (False)."""

@@ -72,7 +72,7 @@ def uniform_slot(v, bins):
     return 0 if x < 0.0 else bins.n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def histogram_add(values, edges, counts, weight):
     """Add ``values`` to ``counts`` (see ``edge_slot`` for the layout)."""
     for v in values.ravel():

@@ -10,6 +10,10 @@ own source file only, so an edited user rule would silently run its old code.
 :func:`cache_own_types_only` makes such a kernel cache only the specialisations whose
 arguments are all types of this package or plain numba types; the others compile afresh
 in each process.
+
+Kernels are compiled with ``nogil=True``: they touch no Python object, and a kernel that
+releases the GIL lets the command line's stop watchdog run while it holds the main
+thread for minutes (``--cluster sync``), so a Ctrl-C still stops the sweep at once.
 """
 
 from __future__ import annotations

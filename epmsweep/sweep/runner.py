@@ -27,7 +27,6 @@ import itertools
 import math
 import socket
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from rich.progress import (
 
 from epmsweep.model import InvalidInput, get_model
 from epmsweep.sweep import cluster, store
+from epmsweep.sweep.isolated import PointFailed, error_text, run_isolated
 from epmsweep.sweep.plan import point_seed
 from epmsweep.sweep.shard_io import BatchWriter, find_damage, geometry, load_status, open_group
 from epmsweep.sweep.shards import Geometry
@@ -68,12 +68,6 @@ class Outcome:
     pending: int
     ran: int  # points run (or attempted) by this invocation
     interrupted: bool = False
-
-
-def error_text(err: BaseException) -> str:
-    """``Type: message`` on the first line, then the traceback."""
-    tb = "".join(traceback.format_exception(err))
-    return f"{type(err).__name__}: {err}\n\n{tb}"
 
 
 def _sequences(spec: SweepSpec, region: tuple[slice, ...], todo: np.ndarray) -> list[list[tuple[int, ...]]]:
@@ -101,12 +95,15 @@ def _previous_in_chain(spec: SweepSpec, point: tuple[int, ...]) -> tuple[int, ..
     return point[:axis] + (int(higher[np.argmin(values[higher])]),) + point[axis + 1:]
 
 
-def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.ndarray) -> tuple[int, int, str]:
+def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.ndarray,
+              timeout: float | None = None) -> tuple[int, int, str]:
     """Run the points ``todo`` (flat indices in the shard ``region``) of a batch on a worker and
     write the shard. In an annealed sweep each chain starts from the stored state of the
     point before its first point to run (or the model's own initial state) and stops at a
-    failed point: the rest of the chain stays pending, to run again with it. Returns
-    (points done, points failed, the first error's first line)."""
+    failed point: the rest of the chain stays pending, to run again with it. With a
+    ``timeout`` each point runs in a child process killed after that many seconds
+    (:mod:`epmsweep.sweep.isolated`). Returns (points done, points failed, the first
+    error's first line)."""
     spec = SweepSpec.from_json(spec_json)
     model = get_model(spec.model)
     writer = BatchWriter(path, region)
@@ -115,29 +112,37 @@ def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.nda
     done = failed = 0
     first_error = ""
     flushed = time.perf_counter()
-    for run in _sequences(spec, region, todo):
-        previous = _previous_in_chain(spec, run[0]) if chained else None
-        state = writer.state(previous) if previous is not None else None
-        for local in run:
-            index = tuple(s.start + i for s, i in zip(region, local))
-            swept = {name: spec.axes[name][i] for name, i in zip(names, index)}
-            seed = point_seed(spec.seed, swept, index[-1])
-            began = time.perf_counter()
-            try:
-                result = model.run({**spec.parameters, **swept}, spec.settings, seed, start=state, hand_over=chained)
-            except Exception as err:  # the model failed for this point: record it, keep the sweep going
-                text = error_text(err)
-                writer.record(local, store.FAILED, {}, time.perf_counter() - began, host, text)
-                failed += 1
-                first_error = first_error or text.splitlines()[0]
-                break  # a chain stops at a failed point
-            outputs, state = result if chained else (result, None)
-            stored = {store.STATE_PREFIX + k: v for k, v in state.items()} if chained else {}
-            writer.record(local, store.DONE, {**outputs, **stored}, time.perf_counter() - began, host, "")
-            done += 1
-            if time.perf_counter() - flushed >= FLUSH_SECONDS:
-                writer.flush()
-                flushed = time.perf_counter()
+    try:
+        for run in _sequences(spec, region, todo):
+            previous = _previous_in_chain(spec, run[0]) if chained else None
+            state = writer.state(previous) if previous is not None else None
+            for local in run:
+                index = tuple(s.start + i for s, i in zip(region, local))
+                swept = {name: spec.axes[name][i] for name, i in zip(names, index)}
+                seed = point_seed(spec.seed, swept, index[-1])
+                began = time.perf_counter()
+                params = {**spec.parameters, **swept}
+                try:
+                    if timeout is None:
+                        result = model.run(params, spec.settings, seed, start=state, hand_over=chained)
+                    else:
+                        result = run_isolated(spec.model, params, spec.settings, seed, state, chained, timeout)
+                except Exception as err:  # the model failed for this point: record it, keep the sweep going
+                    text = err.text if isinstance(err, PointFailed) else error_text(err)
+                    writer.record(local, store.FAILED, {}, time.perf_counter() - began, host, text)
+                    failed += 1
+                    first_error = first_error or text.splitlines()[0]
+                    break  # a chain stops at a failed point
+                outputs, state = result if chained else (result, None)
+                stored = {store.STATE_PREFIX + k: v for k, v in state.items()} if chained else {}
+                writer.record(local, store.DONE, {**outputs, **stored}, time.perf_counter() - began, host, "")
+                done += 1
+                if time.perf_counter() - flushed >= FLUSH_SECONDS:
+                    writer.flush()
+                    flushed = time.perf_counter()
+    except KeyboardInterrupt:  # in this process (--cluster sync): keep what is finished
+        writer.flush()
+        raise
     writer.flush()
     return done, failed, first_error
 
@@ -147,21 +152,21 @@ class _Batches:
     not done or its stored results are damaged; in an annealed sweep also every later
     point of its chain (each starts from the one before)."""
 
-    def __init__(self, spec: SweepSpec, geo: Geometry, todo: np.ndarray):
+    def __init__(self, spec: SweepSpec, geo: Geometry, todo: np.ndarray, timeout: float | None = None):
         if spec.anneal is not None:
             axis = list(spec.axes).index(spec.anneal)
             order = np.argsort(-np.asarray(spec.axes[spec.anneal], dtype=float), kind="stable")
             along = np.logical_or.accumulate(np.take(todo, order, axis=axis), axis=axis)
             todo = np.empty_like(along)
             np.put_along_axis(todo, order.reshape([-1 if d == axis else 1 for d in range(todo.ndim)]), along, axis)
-        self.spec, self.geo, self.todo = spec, geo, todo
+        self.spec, self.geo, self.todo, self.timeout = spec, geo, todo, timeout
         self.shards = [int(k) for k in geo.any_per_shard(todo)]
         self.n_points = int(todo.sum())
 
     def call(self, path: str, k: int) -> tuple:
         """The function and arguments of batch (shard) k."""
         region = self.geo.region(k)
-        return run_batch, path, self.spec.to_json(), region, np.flatnonzero(self.todo[region])
+        return run_batch, path, self.spec.to_json(), region, np.flatnonzero(self.todo[region]), self.timeout
 
     def record_lost(self, path: str, k: int, err: BaseException) -> tuple[int, int, str]:
         """Record as failed the points of batch k that are not done after its task could not complete."""
@@ -239,16 +244,19 @@ def check_memory(spec: SweepSpec, options: cluster.ClusterOptions) -> None:
 
 def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions = cluster.ClusterOptions(),
               overwrite: bool = False, progress: bool = True, console: Console | None = None,
-              retries: int = 2) -> Outcome:
+              retries: int = 2, timeout: float | None = None) -> Outcome:
     """Run every point of ``spec`` that is not done into the store at ``path``.
 
     Validates the cluster options and claims the store (creating it, or checking that an
     existing one holds the same spec and that no other run holds it) before anything
     runs; bad input raises :class:`epmsweep.model.InvalidInput` with nothing written or
     changed. On resume, the stored results of done points are read and checked, and
-    damaged ones run again.
+    damaged ones run again. ``timeout``: seconds after which a point is stopped and
+    recorded as failed (each point then runs in a child process).
     """
     console = console or Console(stderr=True)
+    if timeout is not None and not timeout > 0:
+        raise InvalidInput(f"timeout = {timeout!r} is not allowed: expected a number of seconds > 0")
     cluster.validate(options)
     check_memory(spec, options)
     path = str(Path(path))
@@ -257,7 +265,7 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
             console.print(note, markup=False)
         status, unreadable = load_status(path)
         damaged = unreadable | (np.zeros_like(unreadable) if created else find_damage(path, status))
-        batches = _Batches(spec, geometry(open_group(path)), (status != store.DONE) | damaged)
+        batches = _Batches(spec, geometry(open_group(path)), (status != store.DONE) | damaged, timeout)
         n_done = int((status == store.DONE).sum() - (damaged & (status == store.DONE)).sum())
         if created:
             console.print(f"store {path}: new, {spec.n_points} points in {len(batches.shards)} batches"

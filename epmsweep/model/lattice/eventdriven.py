@@ -68,7 +68,7 @@ def _relax(system, j, old, new, t, rng, measuring):
     return impl
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def redistribute(system, j, new, chi):
     """Site j's stress becomes ``new``; the drop goes to every site with the kernel of
     orientation angle chi, normalised so that site j itself loses exactly the drop."""

@@ -24,13 +24,13 @@ def stress_of(i, sigma, v, k):
     return sigma[x, y] + k * v[0, x, y]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def current_stress(sigma, v, k, out):
     """The whole current stress field, sigma_base + k v, into ``out``."""
     out[:] = sigma + k * v[0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def histogram_current(sigma, v, k, bins, counts):
     """Add the current stress of every site to ``counts`` (equal ``bins``, uniform_slot layout)."""
     L = sigma.shape[0]
@@ -39,14 +39,14 @@ def histogram_current(sigma, v, k, bins, counts):
             counts[uniform_slot(sigma[x, y] + k * v[0, x, y], bins)] += 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def stress_at(sites, sigma, v, k, out):
     """Exact current stresses of ``sites`` (flat indices, e.g. the C_sigma probes)."""
     for j in range(sites.size):
         out[j] = stress_of(sites[j], sigma, v, k)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def abs_max(values):
     """max |values| of a float64 array, exactly, as the largest bit pattern with the sign
     bit cleared (for non-negative IEEE doubles the integer order is the float order): an
@@ -58,7 +58,7 @@ def abs_max(values):
     return np.array([top]).view(np.float64)[0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bring_up_to_date(sigma, v, k, bins):
     """sigma_base += k v, k = 0 (after a change of the active set); updates the bound on the
     stresses the bins hold: the drift since the last sort, max |sigma_base - sigma_sorted|,
@@ -81,7 +81,7 @@ def bring_up_to_date(sigma, v, k, bins):
     k[0] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def add_kernels(values, kernel, sites, coeffs, n):
     """values[m, r] += sum_a coeffs[a] kernel[m, r - r_a] for the first n ``sites`` (periodic)."""
     C, L = values.shape[0], values.shape[1]
@@ -100,7 +100,7 @@ def add_kernels(values, kernel, sites, coeffs, n):
                     dst[y] += c * row[y + L - ya]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def inactive_vmax(v, active, bins):
     """bound[VMAX] = the largest |v| of an inactive site."""
     rate, on, masked = v[0].ravel(), active.ravel(), bins.scratch.ravel()

@@ -120,7 +120,7 @@ def register_rule(rule: LatticeRule) -> LatticeRule:
 
 
 @cache_own_types_only
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rate_bound(rule, s_abs):
     return rate_bound(rule, s_abs)
 

@@ -71,7 +71,7 @@ class _Sums(NamedTuple):
     cs_n: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _correlate(level, pos, u, sig, rings, sums, box):
     """Add the pairs (now, each stored sample of ``level``) and store now in the ring."""
     pos_buf, u_buf, sig_buf, filled, head = rings

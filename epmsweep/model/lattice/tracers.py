@@ -10,7 +10,7 @@ import math
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def move_tracers(tracers, values):
     """Each tracer moves by the displacement per step, values[1:3], interpolated
     bilinearly at its position on the periodic lattice (positions unwrapped)."""

@@ -110,7 +110,7 @@ class Dynamics(NamedTuple):
 
 
 @cache_own_types_only
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sort_into_bins(sigma, rule, dt, bins):
     """Counting sort of the sites by |sigma_base| into equal bins up to its maximum; the
     drift and excess counters start afresh."""
@@ -142,7 +142,7 @@ def sort_into_bins(sigma, rule, dt, bins):
 
 
 @cache_own_types_only
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def one_bin(sigma, rule, dt, bins):
     """All sites in bin 0, bounded by max |sigma_base| (no sort, no copy: the bin's top
     follows the field, see ``bring_up_to_date``); the other bins empty."""
@@ -160,7 +160,7 @@ def one_bin(sigma, rule, dt, bins):
 
 
 @cache_own_types_only
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_steps(n_steps, max_changes, sites, rates, bins, tracers, rule, dyn, rng, measuring):
     """Up to ``n_steps`` steps (see the module docstring). Stops early after a step in which
     more than ``max_changes`` sites changed: the field is then up to date and the caller
