@@ -146,6 +146,8 @@ def test_damaged_chunks_are_reported_by_verify_and_status_and_run_again_on_resum
     status = subprocess.run([*CLI, "status", str(path)], capture_output=True, text=True, timeout=120)
     assert status.returncode == 1 and "Traceback" not in status.stderr
     assert "8 points with an unreadable status" in " ".join(status.stdout.split())
+    show = subprocess.run([*CLI, "show", str(path)], capture_output=True, text=True, timeout=120)
+    assert show.returncode == 0 and "Traceback" not in show.stderr
     verify = subprocess.run([*CLI, "verify", str(path)], capture_output=True, text=True, timeout=120)
     assert verify.returncode == 1 and "32 points damaged" in " ".join(verify.stdout.split()), verify.stdout
 
