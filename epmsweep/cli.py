@@ -7,17 +7,21 @@ SIGHUP (rerun to resume).
 
 from __future__ import annotations
 
+import difflib
+import re
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from epmsweep.model import InvalidInput, available_models, get_model
+from epmsweep.model.core import brief
 from epmsweep.stopping import stop_signals_as_interrupts
 from epmsweep.sweep import cluster, lock, store
 from epmsweep.sweep.runner import run_sweep
@@ -25,22 +29,26 @@ from epmsweep.sweep.spec import MAX_POINTS, build_spec, load_spec_file, split_as
 
 app = typer.Typer(
     name="epmsweep",
-    help="Parameter sweeps of thermal elastoplastic models into one labelled Zarr store.",
+    help="Parameter sweeps of thermal elastoplastic models into one labelled Zarr store. "
+         "Add --debug to any command to see the Python traceback of an error.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-out_console = Console()
-err_console = Console(stderr=True)
+# User text (paths, names, error messages) is never read as rich markup.
+out_console = Console(markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False)
 
 EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Failed points listed by ``status`` (the rest are counted).
 FAILURES_LISTED = 20
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(EXIT_BAD_INPUT)
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    err_console.print(Text.assemble(("error: ", "bold red"), message))
+    return typer.Exit(code)
 
 
 def _parse_axis_options(args: list[str]) -> dict[str, str]:
@@ -59,9 +67,30 @@ def _parse_axis_options(args: list[str]) -> dict[str, str]:
             i += 1
         if name in axes:
             raise InvalidInput(f"axis {name}: given twice")
+        _not_a_mistyped_option(name)
         axes[name] = value
         i += 1
     return axes
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except OSError:  # e.g. a name too long to be a path
+        return False
+
+
+def _not_a_mistyped_option(name: str) -> None:
+    """An axis name that is no model's parameter but close to an option of ``run`` (``--replica``)."""
+    parameters = {p for model in available_models() for p in get_model(model).parameters}
+    if name in parameters:
+        return
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    options = [opt[2:] for param in command.params for opt in param.opts if opt.startswith("--")]
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.75)
+    if close:
+        raise InvalidInput(f"unknown option --{brief(name)[1:-1]}: did you mean --{close[0]}? (axes are model "
+                           "parameters: `epmsweep models` lists them)")
 
 
 RUN_EPILOG = """
@@ -141,7 +170,7 @@ def run(
             if "target_activity" in axes:
                 raise InvalidInput("axis target_activity: given twice (as --target_activity and by --activity-from)")
             axes["target_activity"] = _thermal_activities(activity_from)
-        if target.endswith(".toml") or Path(target).is_file():
+        if target.endswith(".toml") or (target not in available_models() and _is_file(target)):
             spec = load_spec_file(target, axes, assignments or [], max_points, replicas=replicas, seed=seed, name=name,
                                   anneal=anneal)
         else:
@@ -212,7 +241,7 @@ def status(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A s
         more = len(info["failures"]) - len(shown)
         table = Table("point", "error", title="failed points" + (f" (first {len(shown)})" if more else ""))
         for where, first_line in shown:
-            table.add_row(escape(", ".join(f"{k}={v:g}" for k, v in where.items())), escape(first_line))
+            table.add_row(", ".join(f"{k}={v:g}" for k, v in where.items()), first_line)
         out_console.print(table)
     _print_flagged(info["flagged"])
     raise typer.Exit(EXIT_DONE if info["done"] == info["total"] else EXIT_FAILED)
@@ -278,7 +307,7 @@ def models(name: Annotated[str | None, typer.Argument(help="Show only this model
         raise _fail(str(err)) from None
     for model_name in names:
         model = get_model(model_name)
-        out_console.print(f"\n[bold]{model.name}[/]: {model.description}", highlight=False)
+        out_console.print(Text.assemble("\n", (model.name, "bold"), f": {model.description}"))
         for title, fields in (("parameters (any can be an axis)", model.parameters), ("settings", model.settings)):
             table = Table("name", "default", "allowed", "units", "meaning", title=title, title_justify="left")
             for key, f in fields.items():
@@ -337,23 +366,49 @@ def plot(
 ) -> None:
     """Draw one figure of the papers from a store, with the theory overlaid."""
     from epmsweep.analysis import figures
+    from epmsweep.analysis.selection import checked_selection
 
     try:
         ds, spec = _open_for_analysis(store_path)
         kinds = figures.supported(ds, spec)
         if kind is None:
             for k in kinds:
-                out_console.print(f"{k:18s} {figures.FIGURES[k].title}", highlight=False)
+                out_console.print(f"{k:18s} {figures.FIGURES[k].title}")
+            if not kinds:
+                out_console.print("no figure applies to this store")
             return
         if kind not in kinds:
-            raise InvalidInput(f"figure {kind!r} does not apply to this store; available: {', '.join(kinds)}")
+            raise InvalidInput(f"figure {brief(kind)} does not apply to this store; "
+                               + (f"available: {', '.join(kinds)}" if kinds else "no figure applies to it"))
+        target = _figure_path(output, kind)
+        selection = checked_selection(ds, _parse_selection(sel))
         ref = _open_for_analysis(reference)[0] if reference else None
-        fig = figures.draw(kind, ds, spec, _parse_selection(sel), ref)
+        fig = figures.draw(kind, ds, spec, selection, ref)
     except InvalidInput as err:
         raise _fail(str(err)) from None
-    target = output or Path(f"{kind}.png")
     fig.savefig(target, dpi=200, bbox_inches="tight")
-    out_console.print(f"wrote {target}", highlight=False)
+    out_console.print(f"wrote {target}")
+
+
+def _figure_path(output: Path | None, kind: str) -> Path:
+    """Where ``plot`` writes: KIND.png by default or inside a directory; a file name with an
+    image type matplotlib writes (none: .png), in a directory that exists."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if output is None:
+        return Path(f"{kind}.png")
+    if output.is_dir():
+        return output / f"{kind}.png"
+    types = FigureCanvasBase.get_supported_filetypes()
+    suffix = output.suffix.lower().lstrip(".")
+    if not suffix:
+        output = output.with_name(output.name + ".png")
+    elif suffix not in types:
+        raise InvalidInput(f"--output {str(output)!r}: matplotlib cannot write .{brief(suffix)[1:-1]} images; "
+                           f"use one of {', '.join('.' + t for t in sorted(types))}")
+    if not output.parent.is_dir():
+        raise InvalidInput(f"--output {str(output)!r}: the directory {str(output.parent)!r} does not exist")
+    return output
 
 
 @app.command(epilog="**Examples**\n\n    epmsweep fit sweep.zarr arrhenius\n\n    epmsweep fit sweep.zarr power-law --json\n\n"
@@ -367,11 +422,12 @@ def fit(
     """Fit a law to a store's results and print the parameters with standard errors."""
     import json
 
+    from epmsweep.analysis.selection import checked_selection
     from epmsweep.analysis.store_fits import fit_store, table_rows
 
     try:
         ds, spec = _open_for_analysis(store_path)
-        rows = table_rows(fit_store(kind, ds, spec, _parse_selection(sel)))
+        rows = table_rows(fit_store(kind, ds, spec, checked_selection(ds, _parse_selection(sel))))
     except InvalidInput as err:
         raise _fail(str(err)) from None
     if as_json:
@@ -392,9 +448,11 @@ def report(
     reference: Annotated[Path | None, typer.Option(help="Another store to overlay in grey (e.g. the random model).")] = None,
 ) -> None:
     """Every figure and fit a store supports, with its metadata, as a static HTML page."""
-    from epmsweep.analysis.report import write_report
+    from epmsweep.analysis.report import check_report_dir, write_report
 
     try:
+        check_report_dir(output)
+        store.read_spec(store_path)
         if reference is not None:
             _open_for_analysis(reference)
         result = write_report(store_path, output, reference)
@@ -405,5 +463,46 @@ def report(
                       highlight=False)
 
 
-def main() -> None:
-    app()
+#: A negative number or range after an axis option (``--x -1:1:3``): click would read it as
+#: short options (``-1``, ``-:``, ... ``-o g``); it is glued to its option (``--x=-1:1:3``).
+_NEGATIVE_VALUE = re.compile(r"-(\d|\.\d|inf)")
+
+
+def _glue_negative_axis_values(argv: list[str]) -> list[str]:
+    """``run``'s unknown ``--NAME`` options (the axes) followed by a negative value, as ``--NAME=VALUE``."""
+    if "run" not in argv:
+        return argv
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    known = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    out, i = list(argv[:argv.index("run") + 1]), argv.index("run") + 1
+    while i < len(argv):
+        token = argv[i]
+        if (token.startswith("--") and "=" not in token and token not in known and i + 1 < len(argv)
+                and _NEGATIVE_VALUE.match(argv[i + 1])):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(token)
+            i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``epmsweep`` command: errors end in one line (and an exit code) unless ``--debug``
+    is given, anywhere on the command line, to see the traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = _glue_negative_axis_values([a for a in args if a != "--debug"])
+    try:
+        app(args=args, prog_name="epmsweep")
+    except OSError as err:  # the filesystem refused (permissions, disk full, a store made read-only, ...)
+        if debug:
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        raise SystemExit(_fail(f"{err.strerror or err}{where}; fix it and run the same command again to resume",
+                               EXIT_FAILED).exit_code) from None
+    except Exception as err:  # not foreseen: one line, the traceback on request
+        if debug:
+            raise
+        raise SystemExit(_fail(f"internal error: {type(err).__name__}: {err} (run again with --debug for the "
+                               "traceback)", EXIT_FAILED).exit_code) from None

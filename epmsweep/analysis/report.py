@@ -16,12 +16,29 @@ import xarray as xr
 
 from epmsweep.analysis import figures
 from epmsweep.analysis.store_fits import available_fits, fit_store, table_rows
+from epmsweep.model import InvalidInput
 from epmsweep.sweep import store
 
 
 #: Resolution of the PNGs (the page shows them 600 px wide and links the full size; a PDF
 #: of each figure sits next to it for print).
 PNG_DPI = 200
+
+
+#: In the head of every report page: what marks a directory as a report that may be replaced.
+GENERATOR_TAG = '<meta name="generator" content="epmsweep report">'
+
+
+def check_report_dir(out_dir: str | Path) -> None:
+    """A report goes into a directory: refuse a file, and a directory whose index.html is not
+    an epmsweep report (it would be overwritten)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInput(f"--output {str(out_dir)!r} is an existing file; a report is a directory")
+    index = out_dir / "index.html"
+    if index.exists() and GENERATOR_TAG not in index.read_text(errors="replace")[:4000]:
+        raise InvalidInput(f"--output {str(out_dir)!r} holds an index.html that is not an epmsweep report; choose "
+                           "another directory")
 
 
 def write_report(path: str | Path, out_dir: str | Path, reference: str | Path | None = None) -> dict:
@@ -83,7 +100,7 @@ def _page(path, info, written, fit_rows, problems, reference) -> str:
     spec_json = json.dumps(json.loads(spec.to_json()), indent=2)
     attrs = info["attrs"]
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>epmsweep report: {e(spec.name)}</title>
+<html lang="en"><head><meta charset="utf-8">{GENERATOR_TAG}<title>epmsweep report: {e(spec.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} figure{{display:inline-block;margin:8px}}
 img{{width:600px}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:3px 8px}}
 pre{{background:#f6f6f6;padding:8px;overflow:auto}}</style></head><body>

@@ -12,6 +12,28 @@ from epmsweep.model import InvalidInput
 from epmsweep.sweep.spec import SweepSpec
 
 
+#: Relative distance within which a --sel value names a stored coordinate (0.11 typed for a
+#: stored 0.11000000000000001).
+SEL_TOLERANCE = 1e-6
+
+
+def checked_selection(ds: xr.Dataset, sel: Mapping[str, float]) -> dict[str, float]:
+    """The stored value each ``--sel NAME=VALUE`` names: NAME a sweep axis of the store and
+    VALUE one of its values within SEL_TOLERANCE; InvalidInput otherwise (no silent snapping)."""
+    axes = [d for d in ds.status.dims if d != "replica"]
+    out = {}
+    for name, value in sel.items():
+        if name not in axes:
+            raise InvalidInput(f"--sel {name}: not a sweep axis of this store; axes: {', '.join(axes)}")
+        values = ds[name].values.astype(float)
+        k = int(np.argmin(np.abs(values - value))) if np.isfinite(value) else 0
+        if not np.isfinite(value) or not np.isclose(values[k], value, rtol=SEL_TOLERANCE, atol=0.0):
+            shown = ", ".join(f"{v:g}" for v in values[:12]) + (", ..." if values.size > 12 else "")
+            raise InvalidInput(f"--sel {name}={value:g}: not a value of the store's {name} axis ({shown})")
+        out[name] = float(values[k])
+    return out
+
+
 def select(ds: xr.Dataset, spec: SweepSpec, keep: tuple[str, ...], sel: Mapping[str, float]) -> tuple[xr.Dataset, str]:
     """Fix every sweep axis not in ``keep`` to the selection (nearest value) or its first value."""
     fixed = {}

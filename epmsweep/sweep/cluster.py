@@ -34,10 +34,12 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from epmsweep.model import InvalidInput
+from epmsweep.model.core import brief
 
 #: Environment of every worker process: one thread per worker for numba and BLAS.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -247,6 +249,14 @@ def validate(options: ClusterOptions) -> None:
                            "memory; pass --oversubscribe to run them anyway")
     if options.scheduler is not None and options.kind == "sync":
         raise InvalidInput("--scheduler and --cluster sync exclude each other")
+    if options.scheduler is not None:
+        scheduler_address(options.scheduler)
+        if options.tls:
+            raise InvalidInput("--tls makes certificates for a new cluster, which an existing scheduler cannot know; "
+                               "for a TLS scheduler give its tls:// address and put the certificates in the dask "
+                               "config (distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and .key)")
+    if options.dashboard:
+        listen_address("--dashboard-address", options.dashboard_address)
     if options.adapt is not None:
         lo, hi = options.adapt
         if lo < 0 or hi < 1 or lo > hi:
@@ -290,6 +300,59 @@ def worker_memory(options: ClusterOptions) -> tuple[float, str] | None:
         raise InvalidInput(f"memory = {memory!r} is not allowed: expected an amount such as 16GB") from None
 
 
+_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]*):(?P<port>\d{1,5})")
+#: Protocols a dask scheduler address may use here.
+SCHEDULER_SCHEMES = ("tcp", "tls")
+
+
+def scheduler_address(text: str) -> str:
+    """A dask scheduler address, ``tcp://HOST:PORT`` or ``tls://HOST:PORT`` (``HOST:PORT``
+    means tcp; ``inproc://...``: a cluster in this process), checked for its form only."""
+    if text.strip().startswith("inproc://"):
+        return text.strip()
+    match = _ADDRESS.fullmatch(text.strip())
+    scheme = match and (match["scheme"] or "tcp")
+    if not match or not match["host"] or scheme not in SCHEDULER_SCHEMES or not 0 < int(match["port"]) < 65536:
+        raise InvalidInput(f"--scheduler {brief(text)} is not a dask scheduler address: expected tcp://HOST:PORT "
+                           "(or tls://HOST:PORT), e.g. tcp://10.0.0.5:8786")
+    return f"{scheme}://{match['host']}:{match['port']}"
+
+
+def listen_address(option: str, text: str) -> str:
+    """``HOST:PORT`` or ``:PORT`` to listen on (port 0: any free one)."""
+    match = _ADDRESS.fullmatch(text.strip())
+    if not match or match["scheme"] or not 0 <= int(match["port"]) < 65536:
+        raise InvalidInput(f"{option} {brief(text)} is not allowed: expected HOST:PORT or :PORT, e.g. 127.0.0.1:8787")
+    return text.strip()
+
+
+def probe_scheduler(options: ClusterOptions, timeout: float = 5.0) -> None:
+    """Connect to ``options.scheduler`` once, within ``timeout`` seconds, before anything is
+    written; InvalidInput naming the address and what happened otherwise. (dask's own
+    connect can wait forever when something other than a scheduler listens there.)"""
+    from distributed import Client
+
+    address = scheduler_address(options.scheduler)
+    result: dict = {}
+
+    def attempt() -> None:
+        try:
+            with Client(address, timeout=timeout, security=_security(options), set_as_default=False):
+                result["ok"] = True
+        except Exception as err:  # reported below, in the caller's thread
+            result["error"] = err
+
+    thread = threading.Thread(target=attempt, name="probe-scheduler", daemon=True)
+    thread.start()
+    thread.join(timeout + 2)
+    if "ok" in result:
+        return
+    what = (f"{type(result['error']).__name__}: {result['error']}" if "error" in result else
+            f"something answered but no dask scheduler within {timeout:g} s")
+    raise InvalidInput(f"cannot connect to the dask scheduler at {address} ({what}); check that it runs and that "
+                       "the address is right")
+
+
 @contextlib.contextmanager
 def connect(options: ClusterOptions) -> Iterator[object | None]:
     """A ``distributed.Client`` for the chosen cluster, or None for ``sync``."""
@@ -300,7 +363,7 @@ def connect(options: ClusterOptions) -> Iterator[object | None]:
     from distributed import Client
 
     if options.scheduler is not None:
-        with Client(options.scheduler, security=_security(options)) as client:
+        with Client(scheduler_address(options.scheduler), security=_security(options)) as client:
             yield client
         return
     with _FACTORIES[options.kind](options) as cluster, Client(cluster, security=cluster.security) as client:

@@ -94,7 +94,11 @@ def acquire(directory: Path) -> str:
     was taken over ('' otherwise); raises StoreLocked when a running process holds it."""
     me = this_process()
     staging = directory / f"{LOCK_NAME}.{uuid.uuid4().hex}"
-    staging.write_text(json.dumps(asdict(me)))
+    try:
+        staging.write_text(json.dumps(asdict(me)))
+    except OSError as err:
+        raise InvalidInput(f"store {str(directory)!r} cannot be written ({err.strerror or err}): a run needs to write "
+                          "its lock and its results there") from None
     message = ""
     try:
         for _ in range(3):

@@ -188,7 +188,7 @@ class _Reporter:
         self.console, self.total, self.enabled, self.every = console, total, enabled, every
         self.done = self.failed = 0
         self.start = self.last_line = time.monotonic()
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        self.bar = Progress(TextColumn("{task.description}", style="bold"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("failed: {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
                             TimeRemainingColumn(), console=console, transient=False)
         self.task = self.bar.add_task(label, total=total, failed=0)
@@ -254,28 +254,30 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
     damaged ones run again. ``timeout``: seconds after which a point is stopped and
     recorded as failed (each point then runs in a child process).
     """
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, markup=False, highlight=False)
     if timeout is not None and not timeout > 0:
         raise InvalidInput(f"timeout = {timeout!r} is not allowed: expected a number of seconds > 0")
     cluster.validate(options)
     check_memory(spec, options)
+    if options.scheduler is not None:
+        cluster.probe_scheduler(options)
     path = str(Path(path))
     with store.claim(path, spec, overwrite) as (created, spec, note):
         if note:
-            console.print(note, markup=False)
+            console.print(note)
         status, unreadable = load_status(path)
         damaged = unreadable | (np.zeros_like(unreadable) if created else find_damage(path, status))
         batches = _Batches(spec, geometry(open_group(path)), (status != store.DONE) | damaged, timeout)
         n_done = int((status == store.DONE).sum() - (damaged & (status == store.DONE)).sum())
         if created:
             console.print(f"store {path}: new, {spec.n_points} points in {len(batches.shards)} batches"
-                          + (f", annealed along {spec.anneal}" if spec.anneal else ""), markup=False)
+                          + (f", annealed along {spec.anneal}" if spec.anneal else ""))
         else:
             console.print(f"store {path}: resuming, {n_done} of {spec.n_points} points done, "
-                          f"{batches.n_points} to run", markup=False)
+                          f"{batches.n_points} to run")
         if damaged.any():
             console.print(f"{int(damaged.sum())} points have damaged or unreadable results in the store "
-                          "(checksum mismatch, missing or truncated file): running them again", markup=False)
+                          "(checksum mismatch, missing or truncated file): running them again")
         interrupted = False
         if batches.shards:
             with cluster.connect(options) as client:

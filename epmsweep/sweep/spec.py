@@ -29,6 +29,7 @@ TOML layout::
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import math
@@ -41,13 +42,23 @@ from typing import Any
 import numpy as np
 
 from epmsweep.model import InvalidInput, get_model
-from epmsweep.model.core import Field, Model, Value
+from epmsweep.model.core import Field, Model, Value, brief
 
 _REPLICAS = Field(1, "independent replicas per grid point", kind=int, lower=1)
-_ROOT_SEED = Field(0, "root seed of the sweep", kind=int, lower=0)
+#: Root seeds are integers in [0, 2^64), kept exactly (not through a float).
+SEED_LIMIT = 2**64
+#: Longest sweep name (it names the default output store, NAME.zarr).
+MAX_NAME_LENGTH = 200
+#: The type of each top-level key of a spec file.
+_TOP_LEVEL_TYPES: dict[str, tuple[type, str]] = {
+    "model": (str, "a model name"), "name": (str, "a string"), "seed": (int, "an integer"),
+    "replicas": (int, "an integer"), "out": (str, "a path"), "anneal": (str, "an axis name"),
+    "axes": (dict, "a table [axes]"), "parameters": (dict, "a table [parameters]"),
+    "settings": (dict, "a table [settings]"),
+}
 #: Largest sweep run without asking (``--max-points`` raises it).
 MAX_POINTS = 1_000_000
-_TOP_LEVEL_KEYS = {"model", "name", "seed", "replicas", "out", "anneal", "axes", "parameters", "settings"}
+_TOP_LEVEL_KEYS = set(_TOP_LEVEL_TYPES)
 
 
 @dataclass(frozen=True)
@@ -160,7 +171,9 @@ def build_spec(model_name: str, axes: Mapping[str, Any], parameters: Mapping[str
         raise InvalidInput("the sweep has no axes: give at least one, e.g. --T 0.1,0.2")
     for axis in axes:
         if axis not in model.parameters:
-            raise InvalidInput(f"axis {axis}: not a parameter of model {model.name!r}; parameters: "
+            close = difflib.get_close_matches(axis, list(model.parameters), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise InvalidInput(f"axis {brief(axis)[1:-1]}: not a parameter of model {model.name!r}; {hint}parameters: "
                                f"{', '.join(model.parameters)}")
         if axis in parameters:
             raise InvalidInput(f"axis {axis}: also given as a fixed parameter; give it once")
@@ -194,13 +207,39 @@ def build_spec(model_name: str, axes: Mapping[str, Any], parameters: Mapping[str
         if axis in ignored:
             raise InvalidInput(f"axis {axis}: {ignored[axis]}, so every value would run identical physics; "
                                f"drop the axis or choose settings that use it")
-    root_seed = _ROOT_SEED.coerce("seed", seed)
-    spec = SweepSpec(model.name, resolved_axes, fixed, resolved_settings, n_replicas, root_seed, name or "sweep", out,
+    root_seed = root_seed_value(seed)
+    name = sweep_name(name or "sweep")
+    spec = SweepSpec(model.name, resolved_axes, fixed, resolved_settings, n_replicas, root_seed, name, out,
                      anneal)
     _check_every_point(model, spec)
     if anneal is not None:
         _check_anneal(model, spec)
     return spec
+
+
+def root_seed_value(value: Any) -> int:
+    """A root seed, exactly: an integer (or a string of digits) in [0, 2^64); floats only when
+    they are whole numbers below 2^53, where they are exact."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        number = int(value)
+    if number is None or not 0 <= number < SEED_LIMIT:
+        raise InvalidInput(f"seed = {brief(value)} is not allowed: expected an integer in [0, 2^64)")
+    return number
+
+
+def sweep_name(value: Any) -> str:
+    """A sweep name: a non-empty string of printable characters without '/', at most
+    MAX_NAME_LENGTH long (it names the default store, NAME.zarr)."""
+    if not isinstance(value, str) or not value or not value.isprintable() or "/" in value \
+            or len(value) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"name = {brief(value)} is not allowed: expected a string of 1 to {MAX_NAME_LENGTH} printable "
+                           "characters without '/'")
+    return value
 
 
 def _check_anneal(model: Model, spec: SweepSpec) -> None:
@@ -242,6 +281,8 @@ def split_assignments(model_name: str, assignments: list[str]) -> tuple[dict[str
         name = name.strip()
         if not eq or not name:
             raise InvalidInput(f"--set {item!r}: expected NAME=VALUE, e.g. --set N=1000")
+        if name in parameters or name in settings:
+            raise InvalidInput(f"--set {name}: given twice; give each value once")
         if name in model.parameters:
             parameters[name] = value.strip()  # the model's Field converts and checks it
         elif name in model.settings:
@@ -259,17 +300,28 @@ def load_spec_file(path: str | Path, axes: Mapping[str, Any] | None = None, assi
     axis or a fixed value wins over the file; ``top_level`` values that are not None
     (replicas, seed, name, out) replace the file's."""
     path = Path(path)
+    where = f"spec file {str(path)!r}"
+    if path.is_dir():
+        raise InvalidInput(f"{where} is a directory, not a TOML file")
     try:
-        body = tomllib.loads(path.read_text())
+        body = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise InvalidInput(f"spec file {str(path)!r} does not exist") from None
+        raise InvalidInput(f"{where} does not exist") from None
+    except UnicodeDecodeError as err:
+        raise InvalidInput(f"{where} is not UTF-8 text (byte {err.start}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as err:
-        raise InvalidInput(f"spec file {str(path)!r} is not valid TOML: {err}") from None
+        raise InvalidInput(f"{where} is not valid TOML: {err}") from None
+    except OSError as err:
+        raise InvalidInput(f"{where} cannot be read: {err.strerror}") from None
     unknown = sorted(set(body) - _TOP_LEVEL_KEYS)
     if unknown:
-        raise InvalidInput(f"spec file {str(path)!r}: unknown keys {', '.join(unknown)}; known: {', '.join(sorted(_TOP_LEVEL_KEYS))}")
+        raise InvalidInput(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(sorted(_TOP_LEVEL_KEYS))}")
     if "model" not in body:
-        raise InvalidInput(f"spec file {str(path)!r} does not name a model (model = \"meanfield\")")
+        raise InvalidInput(f"{where} does not name a model (model = \"meanfield\")")
+    for key, value in body.items():
+        kind, what = _TOP_LEVEL_TYPES[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidInput(f"{where}: {key} = {brief(value)} is not allowed: expected {what}")
     parameters, settings = split_assignments(body["model"], assignments or [])
     file_axes, file_parameters = dict(body.get("axes", {})), dict(body.get("parameters", {}))
     for name in axes or {}:

@@ -244,9 +244,7 @@ def claim(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> Iterato
     never one holding the current directory) or a store another run holds.
     """
     path = Path(path)
-    if path.is_file():
-        raise StoreError(f"output {str(path)!r} is an existing file, not a Zarr store; choose another path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_output_path(path)
     _remove_dead_staging(path)
     created, note = False, ""
     if path.is_dir() and any(path.iterdir()):
@@ -263,7 +261,10 @@ def claim(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> Iterato
             raise
     else:
         mode = path.stat().st_mode & 0o7777 if path.is_dir() else None
-        staging = _build(path, spec)
+        try:
+            staging = _build(path, spec)
+        except OSError as err:
+            raise StoreError(f"cannot create the store {str(path)!r}: {err.strerror or err}") from None
         try:
             staging.rename(path)  # onto nothing or an empty directory; fails if another run got there first
         except OSError:
@@ -277,6 +278,24 @@ def claim(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> Iterato
         yield created, spec, note
     finally:
         lock.release(path)
+
+
+def _check_output_path(path: Path) -> None:
+    """Refuse, before anything is written, an output path that cannot become a store: an
+    existing file or device, or one whose parent cannot be made a directory."""
+    if path.exists() and not path.is_dir():
+        what = "an existing file" if path.is_file() else "not a directory (a device, pipe or socket)"
+        raise StoreError(f"output {str(path)!r} is {what}, not a Zarr store; choose another path")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise StoreError(f"cannot create the store {str(path)!r}: {str(ancestor)!r} is a file, not a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot create the store {str(path)!r}: its directory {str(path.parent)!r} cannot be made "
+                         f"({err.strerror or err})") from None
 
 
 def _replace(path: Path, spec: SweepSpec, existing: SweepSpec, overwrite: bool) -> None:

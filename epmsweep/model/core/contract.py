@@ -34,6 +34,12 @@ class InvalidInput(ValueError):
     """A parameter or setting value that the model does not accept."""
 
 
+def brief(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters, for error messages about user input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
 @dataclass(frozen=True)
 class Field:
     """One declared input of a model: a physical parameter or a run setting.
@@ -72,7 +78,7 @@ class Field:
 
     def coerce(self, name: str, value: Any) -> Value:
         """Return ``value`` converted to this field's kind, or raise InvalidInput."""
-        bad = InvalidInput(f"{name} = {value!r} is not allowed: expected {self.allowed()}")
+        bad = InvalidInput(f"{name} = {brief(value)} is not allowed: expected {self.allowed()}")
         if self.kind is bool:
             if isinstance(value, bool | np.bool_):
                 return bool(value)

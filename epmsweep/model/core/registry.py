@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
 
-from epmsweep.model.core.contract import InvalidInput, Model
+from epmsweep.model.core.contract import InvalidInput, Model, brief
 
 ENTRY_POINT_GROUP = "epmsweep.models"
 
@@ -37,7 +37,7 @@ def model_class(name: str) -> type[Model]:
         return _REGISTRY[name]
     found = _entry_points().get(name)
     if found is None:
-        raise InvalidInput(f"unknown model {name!r}; available: {', '.join(available_models())}")
+        raise InvalidInput(f"unknown model {brief(name)}; available: {', '.join(available_models())}")
     cls = found.load()
     if not (isinstance(cls, type) and issubclass(cls, Model)) or cls.name != name:
         raise InvalidInput(f"entry point {name!r} = {found.value!r} of group {ENTRY_POINT_GROUP!r} "
