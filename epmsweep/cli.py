@@ -146,7 +146,12 @@ def run(
     adapt: Annotated[str | None, typer.Option(help="Batch: scale adaptively between MIN:MAX jobs.")] = None,
     job_extra: Annotated[list[str] | None, typer.Option("--job-extra", help="Batch: extra scheduler directive (repeatable).")] = None,
     interface: Annotated[str | None, typer.Option(help="Batch: network interface for scheduler and workers, e.g. ib0.")] = None,
-    tls: Annotated[bool, typer.Option(help="Encrypt scheduler, worker and client traffic (temporary certificates).")] = False,
+    tls: Annotated[bool | None, typer.Option("--tls/--no-tls", help="Encrypt and authenticate scheduler, worker and "
+                                             "client traffic with certificates made for the run (default: on for "
+                                             "batch clusters, off for the local one).", show_default=False)] = None,
+    tls_ca_file: Annotated[str | None, typer.Option(help="--scheduler with TLS: the cluster's CA certificate (PEM).")] = None,
+    tls_cert: Annotated[str | None, typer.Option(help="--scheduler with TLS: this client's certificate (PEM).")] = None,
+    tls_key: Annotated[str | None, typer.Option(help="--scheduler with TLS: this client's private key (PEM).")] = None,
     dashboard_address: Annotated[str, typer.Option(help="Where the dashboard listens.")] = "127.0.0.1:8787",
     dry_run: Annotated[bool, typer.Option(help="Batch: print the job script and exit.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store that holds a different sweep.")] = False,
@@ -159,7 +164,8 @@ def run(
     try:
         options = cluster.ClusterOptions(
             cluster_kind, workers, scheduler, True, dashboard_address, tls, cores, memory, walltime, queue, account,
-            jobs, _parse_adapt(adapt), tuple(job_extra or ()), interface, oversubscribe)
+            jobs, _parse_adapt(adapt), tuple(job_extra or ()), interface, oversubscribe,
+            tls_ca_file=tls_ca_file, tls_cert=tls_cert, tls_key=tls_key)
         if dry_run:
             if cluster_kind not in cluster.JOBQUEUE:
                 raise InvalidInput(f"--dry-run prints a batch job script; --cluster {cluster_kind} submits no jobs")

@@ -104,7 +104,13 @@ RUN_CASES = [
     (["probe", "--x", "1", "--scheduler", "http://127.0.0.1:8786"], "--scheduler 'http://127.0.0.1:8786' is not a dask "
                                                                    "scheduler address"),
     (["probe", "--x", "1", "--scheduler", "tcp://127.0.0.1:port"], "is not a dask scheduler address"),
-    (["probe", "--x", "1", "--scheduler", "tcp://127.0.0.1:8786", "--tls"], "an existing scheduler cannot know"),
+    (["probe", "--x", "1", "--scheduler", "tls://127.0.0.1:8786", "--tls"], "--tls with --scheduler needs the "
+                                                                            "certificates of that scheduler's cluster"),
+    (["probe", "--x", "1", "--scheduler", "tls://127.0.0.1:8786", "--tls-ca-file", "afile"], "--tls-cert None: not a "
+                                                                                            "readable file"),
+    (["probe", "--x", "1", "--tls-ca-file", "afile"], "--tls-ca-file, --tls-cert and --tls-key are for --scheduler"),
+    (["probe", "--x", "1", "--scheduler", "tls://127.0.0.1:9"], "cannot connect to the dask scheduler at "
+                                                                "tls://127.0.0.1:9"),
     (["x" * 100_000, "--x", "1"], "unknown model 'xxxxxxxx"),
     (["probe", "--x", "1", "--name", "n" * 100_000], "name = 'nnnnnnnn"),
     (["probe", "--x", "1", "--name", "a/b"], "without '/'"),

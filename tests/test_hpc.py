@@ -13,7 +13,7 @@ import xarray as xr
 from distributed import Client
 
 from epmsweep.sweep import store
-from epmsweep.sweep.cluster import JOBQUEUE, ClusterOptions, connect, job_script
+from epmsweep.sweep.cluster import JOBQUEUE, ClusterOptions, certificates_beside, connect, job_script
 from epmsweep.sweep.runner import run_sweep
 from epmsweep.sweep.spec import build_spec
 
@@ -137,30 +137,85 @@ def test_bad_cluster_input_fails_fast_with_exit_2(tmp_path, args, env, message):
     assert not (tmp_path / "s.zarr").exists()
 
 
+async def _connect_without_certificates(address):
+    # an asynchronous client: a failed synchronous one can deadlock in distributed's loop runner;
+    # closed while its loop runs, so that it is not left to close itself on a closed loop
+    client = Client(address, asynchronous=True, timeout="3s")
+    try:
+        await client
+    finally:
+        await client.close()
+
+
+def _refuses_clients_without_certificates(address: str) -> None:
+    for attempt in (address, address.replace("tls://", "tcp://")):
+        with pytest.raises((OSError, TimeoutError, ValueError, TypeError)):
+            asyncio.run(_connect_without_certificates(attempt))
+
+
+@needs_slurm
+def test_a_slurm_cluster_uses_tls_by_default_and_refuses_clients_without_its_certificates(tmp_path):
+    """Before: a batch cluster's scheduler listened without TLS unless --tls: anyone reaching
+    its port could run code as the sweep's owner."""
+    options = ClusterOptions(kind="slurm", cores=1, memory="1GB", interface="lo", dashboard=False)
+    with certificates_beside(options, tmp_path) as with_certificates, connect(with_certificates) as client:
+        address = client.scheduler.address
+        assert address.startswith("tls://")
+        client.wait_for_workers(1, timeout=120)
+        assert client.submit(lambda: 21 * 2).result(timeout=60) == 42  # the workers got the certificates
+        _refuses_clients_without_certificates(address)
+        private = [p for p in tmp_path.iterdir() if p.name.startswith(".epmsweep-tls-")]
+        assert len(private) == 1 and private[0].stat().st_mode & 0o077 == 0
+    assert not any(tmp_path.iterdir())  # certificates removed with the cluster
+    assert squeue_empty()
+
+
+def test_batch_job_scripts_carry_tls_unless_turned_off():
+    assert "--tls-ca-file" in job_script(ClusterOptions(kind="slurm", cores=1, memory="1GB"))
+    assert "--tls-ca-file" not in job_script(ClusterOptions(kind="slurm", cores=1, memory="1GB", tls=False))
+
+
 def test_tls_sweep_completes_and_a_client_without_certificates_is_refused(tmp_path):
     spec = build_spec("probe", {"x": "0:1:6"}, {}, {}, 1, 0, "tls")
     outcome = run_sweep(spec, tmp_path / "tls.zarr", ClusterOptions(workers=2, tls=True, dashboard=False),
                         progress=False)
     assert outcome.done == 6
-    async def connect_without_certificates(address):
-        # an asynchronous client: a failed synchronous one can deadlock in distributed's loop runner;
-        # closed while its loop runs, so that it is not left to close itself on a closed loop
-        client = Client(address, asynchronous=True, timeout="3s")
-        try:
-            await client
-        finally:
-            await client.close()
-
     with connect(ClusterOptions(workers=1, tls=True, dashboard=False)) as client:
         address = client.scheduler.address
         assert address.startswith("tls://127.0.0.1:")
         assert client.run_on_scheduler(lambda: 1) == 1  # the client with certificates works
-        for attempt in (address, address.replace("tls://", "tcp://")):
-            with pytest.raises((OSError, TimeoutError, ValueError, TypeError)):
-                asyncio.run(connect_without_certificates(attempt))
+        _refuses_clients_without_certificates(address)
 
 
 def test_dry_run_needs_a_batch_cluster(tmp_path):
     result = run("run", "probe", "--x", "1", "--dry-run", cwd=tmp_path)
     assert result.returncode == 2 and "--dry-run" in result.stderr
     assert job_script(ClusterOptions(kind="slurm", cores=2, memory="2GB")).startswith("#!")
+
+
+def test_a_sweep_on_an_existing_tls_scheduler_with_the_clients_certificates(tmp_path):
+    """Before: --tls with --scheduler made fresh certificates and could never connect. Now the
+    client's certificate files are used; without them the scheduler refuses the client and
+    the sweep says so before writing anything."""
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    from epmsweep.model import InvalidInput
+    from epmsweep.sweep.cluster import probe_scheduler
+
+    pem = Security.temporary()
+    files = {}
+    for name, text in (("ca", pem.tls_ca_file), ("cert", pem.tls_scheduler_cert), ("key", pem.tls_scheduler_key)):
+        files[name] = tmp_path / f"{name}.pem"
+        files[name].write_text(text)
+    roles = {f"tls_{role}_{part}": str(files[part]) for role in ("scheduler", "worker", "client")
+             for part in ("cert", "key")}
+    security = Security(tls_ca_file=str(files["ca"]), require_encryption=True, **roles)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tls://", host="127.0.0.1",
+                      security=security, dashboard_address="127.0.0.1:0") as cl:
+        options = ClusterOptions(scheduler=cl.scheduler_address, tls=True, dashboard=False,
+                                 tls_ca_file=str(files["ca"]), tls_cert=str(files["cert"]), tls_key=str(files["key"]))
+        spec = build_spec("probe", {"x": "0:1:4"}, {}, {}, 1, 0, "tls-scheduler")
+        assert run_sweep(spec, tmp_path / "s.zarr", options, progress=False).done == 4
+        with pytest.raises(InvalidInput, match=f"cannot connect to the dask scheduler at {cl.scheduler_address}"):
+            probe_scheduler(ClusterOptions(scheduler=cl.scheduler_address, dashboard=False), timeout=3)

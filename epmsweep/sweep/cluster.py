@@ -20,8 +20,11 @@
   ``--jobs N`` keeps N jobs (adaptively, so retired jobs are replaced); ``--adapt MIN:MAX``
   scales between MIN and MAX jobs.
 
-``--tls`` encrypts scheduler, worker and client traffic with certificates made for the
-run (``distributed.security.Security.temporary()``); a client without them cannot connect.
+TLS (:func:`tls_on`): scheduler, worker and client traffic encrypted and authenticated with
+certificates made for the run (``distributed.security.Security.temporary()``), so a client
+without them cannot connect; on by default for batch clusters (the workers get the
+certificates through files in a private directory next to the store), ``--tls`` for the
+local one, ``--no-tls`` to turn it off.
 New backends register a factory in ``_FACTORIES``: a context manager taking
 :class:`ClusterOptions` and yielding a ``distributed`` cluster object.
 """
@@ -34,9 +37,11 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from epmsweep.model import InvalidInput
 from epmsweep.model.core import brief
@@ -52,7 +57,7 @@ class ClusterOptions:
     scheduler: str | None = None  # address of an existing scheduler, e.g. tcp://10.0.0.5:8786
     dashboard: bool = True
     dashboard_address: str = "127.0.0.1:8787"
-    tls: bool = False
+    tls: bool | None = None  # None: on for batch clusters, off for the local one (see tls_on)
     # batch systems (dask-jobqueue); None: from the dask config
     cores: int | None = None
     memory: str | None = None
@@ -64,6 +69,11 @@ class ClusterOptions:
     job_extra: tuple[str, ...] = ()
     interface: str | None = None
     oversubscribe: bool = False  # local: allow more workers than cores
+    tls_directory: str | None = None  # batch + TLS: a private directory on the shared filesystem for the certificates
+    # --scheduler with TLS: this client's certificates (else those of the dask config)
+    tls_ca_file: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 def available_cores() -> int:
@@ -73,12 +83,48 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def tls_on(options: ClusterOptions) -> bool:
+    """Whether the cluster this sweep starts uses TLS with certificates made for it: by default
+    on for batch clusters (their scheduler listens on a network other users reach: without
+    TLS anyone there could run code as you), off for the local one (loopback only); an
+    existing scheduler (``--scheduler``) brings its own, from its address and the dask config."""
+    if options.scheduler is not None:
+        return False
+    return options.tls if options.tls is not None else options.kind in JOBQUEUE
+
+
 def _security(options: ClusterOptions):
-    if not options.tls:
-        return None
     from distributed.security import Security
 
+    if options.scheduler is not None:  # the client's own certificates, or the dask config's (None)
+        if options.tls_ca_file is None:
+            return None
+        return Security(tls_ca_file=options.tls_ca_file, tls_client_cert=options.tls_cert,
+                        tls_client_key=options.tls_key, require_encryption=True)
+    if not tls_on(options):
+        return None
     return Security.temporary()
+
+
+def _configured_client_certificates() -> bool:
+    import dask.config
+
+    return bool(dask.config.get("distributed.comm.tls.ca-file", None))
+
+
+@contextlib.contextmanager
+def certificates_beside(options: ClusterOptions, directory: str | Path) -> Iterator[ClusterOptions]:
+    """``options`` with, for a batch cluster with TLS, a private (0700) directory inside
+    ``directory`` (on the shared filesystem: next to the store) where the workers' copies
+    of the run's certificates live while it runs; removed afterwards."""
+    if options.kind not in JOBQUEUE or not tls_on(options):
+        yield options
+        return
+    private = tempfile.mkdtemp(prefix=".epmsweep-tls-", dir=directory)
+    try:
+        yield replace(options, tls_directory=private)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 #: Where a scheduler without a dashboard serves its health routes: a free local port, not
@@ -179,6 +225,7 @@ def _jobqueue_kwargs(options: ClusterOptions) -> dict:
     if security is not None:
         kwargs["security"] = security
         kwargs["protocol"] = "tls://"
+        kwargs["shared_temp_directory"] = options.tls_directory
     return kwargs
 
 
@@ -194,12 +241,26 @@ def make_jobqueue_cluster(options: ClusterOptions):
 
 
 def job_script(options: ClusterOptions) -> str:
-    """The batch script one worker job would run (``--dry-run``; its scheduler serves no dashboard)."""
-    cluster = make_jobqueue_cluster(replace(options, dashboard=False))
-    try:
-        return cluster.job_script()
-    finally:
-        cluster.close()
+    """The batch script one worker job would run (``--dry-run``; its scheduler serves no
+    dashboard, and its certificates live in a temporary directory, gone once printed)."""
+    with tempfile.TemporaryDirectory(prefix=".epmsweep-tls-") as private:
+        cluster = make_jobqueue_cluster(replace(options, dashboard=False, tls_directory=private))
+        try:
+            return cluster.job_script()
+        finally:
+            cluster.close()
+            _drop_certificate_files(cluster)
+
+
+def _drop_certificate_files(cluster: object) -> None:
+    """Delete the workers' copies of a TLS cluster's certificates now. dask-jobqueue keeps them
+    as temporary files referenced from the cluster object (``_job_<key>``), deleted whenever
+    that object is garbage collected, which may be after their directory is gone."""
+    for name in ("_job_ca_file", "_job_cert", "_job_key"):  # the worker roles' TLS files
+        handle = vars(cluster).pop(name, None)
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
 
 
 def check_submission(kind: str) -> None:
@@ -230,6 +291,7 @@ def _jobqueue(options: ClusterOptions) -> Iterator[object]:
     finally:
         with contextlib.suppress(AssertionError):  # close() after a failed submission asserts
             cluster.close()
+        _drop_certificate_files(cluster)
 
 
 _FACTORIES: dict[str, Callable[[ClusterOptions], contextlib.AbstractContextManager]] = {
@@ -251,10 +313,19 @@ def validate(options: ClusterOptions) -> None:
         raise InvalidInput("--scheduler and --cluster sync exclude each other")
     if options.scheduler is not None:
         scheduler_address(options.scheduler)
-        if options.tls:
-            raise InvalidInput("--tls makes certificates for a new cluster, which an existing scheduler cannot know; "
-                               "for a TLS scheduler give its tls:// address and put the certificates in the dask "
-                               "config (distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and .key)")
+        if options.tls and options.tls_ca_file is None and not _configured_client_certificates():
+            raise InvalidInput("--tls with --scheduler needs the certificates of that scheduler's cluster: give "
+                               "--tls-ca-file, --tls-cert and --tls-key, or set distributed.comm.tls.ca-file, "
+                               ".client.cert and .client.key in the dask config")
+    given = {"--tls-ca-file": options.tls_ca_file, "--tls-cert": options.tls_cert, "--tls-key": options.tls_key}
+    if any(given.values()):
+        if options.scheduler is None:
+            raise InvalidInput("--tls-ca-file, --tls-cert and --tls-key are for --scheduler; a cluster this sweep "
+                               "starts makes its own certificates")
+        for option, value in given.items():
+            if value is None or not Path(value).is_file():
+                raise InvalidInput(f"{option} {brief(value)}: not a readable file (give all three of --tls-ca-file, "
+                                   "--tls-cert, --tls-key)")
     if options.dashboard:
         listen_address("--dashboard-address", options.dashboard_address)
     if options.adapt is not None:

@@ -280,7 +280,11 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
                           "(checksum mismatch, missing or truncated file): running them again")
         interrupted = False
         if batches.shards:
-            with cluster.connect(options) as client:
+            if options.kind in cluster.JOBQUEUE and not cluster.tls_on(options):
+                console.print("warning: TLS is off (--no-tls): anyone who can reach the scheduler's port can run "
+                              "code as you on this cluster")
+            with cluster.certificates_beside(options, Path(path).resolve().parent) as run_options, \
+                    cluster.connect(run_options) as client:
                 if client is not None and options.dashboard and getattr(client, "dashboard_link", None):
                     console.print(f"dashboard: {client.dashboard_link}")
                 with _Reporter(console, batches.n_points, f"{spec.model} {spec.name}", progress) as reporter:
