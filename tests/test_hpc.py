@@ -154,19 +154,22 @@ def _refuses_clients_without_certificates(address: str) -> None:
 
 
 @needs_slurm
-def test_a_slurm_cluster_uses_tls_by_default_and_refuses_clients_without_its_certificates(tmp_path):
+def test_a_slurm_cluster_uses_tls_by_default_and_refuses_clients_without_its_certificates(tmp_path, monkeypatch):
     """Before: a batch cluster's scheduler listened without TLS unless --tls: anyone reaching
     its port could run code as the sweep's owner."""
+    monkeypatch.chdir(tmp_path)  # the job's output file lands in the working directory
+    beside = tmp_path / "store-parent"
+    beside.mkdir()
     options = ClusterOptions(kind="slurm", cores=1, memory="1GB", interface="lo", dashboard=False)
-    with certificates_beside(options, tmp_path) as with_certificates, connect(with_certificates) as client:
+    with certificates_beside(options, beside) as with_certificates, connect(with_certificates) as client:
         address = client.scheduler.address
         assert address.startswith("tls://")
         client.wait_for_workers(1, timeout=120)
         assert client.submit(lambda: 21 * 2).result(timeout=60) == 42  # the workers got the certificates
         _refuses_clients_without_certificates(address)
-        private = [p for p in tmp_path.iterdir() if p.name.startswith(".epmsweep-tls-")]
+        private = [p for p in beside.iterdir() if p.name.startswith(".epmsweep-tls-")]
         assert len(private) == 1 and private[0].stat().st_mode & 0o077 == 0
-    assert not any(tmp_path.iterdir())  # certificates removed with the cluster
+    assert not any(beside.iterdir())  # certificates removed with the cluster
     assert squeue_empty()
 
 
