@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+import epmsweep
 from epmsweep.model import InvalidInput, available_models, get_model
 from epmsweep.model.core import brief
 from epmsweep.stopping import stop_signals_as_interrupts
@@ -44,6 +46,21 @@ err_console = Console(stderr=True, markup=False, highlight=False)
 EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: Failed points listed by ``status`` (the rest are counted).
 FAILURES_LISTED = 20
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from epmsweep.sweep.provenance import git_commit
+
+        commit = git_commit()
+        out_console.print(f"epmsweep {epmsweep.__version__}" + (f" (git {commit})" if commit else ""))
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="Print the version and exit.")] = False) -> None:
+    """Parameter sweeps of thermal elastoplastic models into one labelled Zarr store."""
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
@@ -186,7 +203,8 @@ def run(
         path = out or Path(spec.out or f"{spec.name}.zarr")
         with stop_signals_as_interrupts(lambda: lock.release(Path(path))) as received:
             try:
-                outcome = run_sweep(spec, path, options, overwrite, progress, err_console, timeout=timeout)
+                outcome = run_sweep(spec, path, options, overwrite, progress, err_console, timeout=timeout,
+                                    command=(ctx.obj or {}).get("command"))
             except KeyboardInterrupt:  # before any point ran: nothing to report but the exit
                 err_console.print("interrupted before the sweep started; run the same command again", highlight=False)
                 raise typer.Exit(128 + received[0] if received else EXIT_INTERRUPTED) from None
@@ -500,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     args = _glue_negative_axis_values([a for a in args if a != "--debug"])
     try:
-        app(args=args, prog_name="epmsweep")
+        app(args=args, prog_name="epmsweep", obj={"command": shlex.join(["epmsweep", *args])})
     except OSError as err:  # the filesystem refused (permissions, disk full, a store made read-only, ...)
         if debug:
             raise

@@ -244,7 +244,7 @@ def check_memory(spec: SweepSpec, options: cluster.ClusterOptions) -> None:
 
 def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions = cluster.ClusterOptions(),
               overwrite: bool = False, progress: bool = True, console: Console | None = None,
-              retries: int = 2, timeout: float | None = None) -> Outcome:
+              retries: int = 2, timeout: float | None = None, command: str | None = None) -> Outcome:
     """Run every point of ``spec`` that is not done into the store at ``path``.
 
     Validates the cluster options and claims the store (creating it, or checking that an
@@ -252,7 +252,8 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
     runs; bad input raises :class:`epmsweep.model.InvalidInput` with nothing written or
     changed. On resume, the stored results of done points are read and checked, and
     damaged ones run again. ``timeout``: seconds after which a point is stopped and
-    recorded as failed (each point then runs in a child process).
+    recorded as failed (each point then runs in a child process). ``command``: what to record
+    in the store's history (default: this process's command line).
     """
     console = console or Console(stderr=True, markup=False, highlight=False)
     if timeout is not None and not timeout > 0:
@@ -262,7 +263,7 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
     if options.scheduler is not None:
         cluster.probe_scheduler(options)
     path = str(Path(path))
-    with store.claim(path, spec, overwrite) as (created, spec, note):
+    with store.claim(path, spec, overwrite, command) as (created, spec, note):
         if note:
             console.print(note)
         status, unreadable = load_status(path)

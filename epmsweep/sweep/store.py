@@ -47,7 +47,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 import epmsweep
 from epmsweep.model import InvalidInput
 from epmsweep.model.core import Value
-from epmsweep.sweep import lock
+from epmsweep.sweep import lock, provenance
 from epmsweep.sweep.plan import grid_shape, seed_grid
 from epmsweep.sweep.shard_io import (
     DONE,
@@ -110,8 +110,10 @@ def _encoding(shard: tuple[int, ...], own: tuple[int, ...], bytes_per_point: int
             "compressors": [ZstdCodec(), Crc32cCodec()]}
 
 
-def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
-    """The empty dataset of a sweep (lazy, nothing computed) and its Zarr encoding."""
+def layout(spec: SweepSpec, command: str | None = None) -> tuple[xr.Dataset, dict]:
+    """The empty dataset of a sweep (lazy, nothing computed) and its Zarr encoding;
+    ``command``: what created it, for the provenance attributes (default: this process's
+    command line)."""
     model = spec.model_instance()
     outputs = model.outputs(spec.settings)
     point_dims = (*spec.axes, "replica")
@@ -166,14 +168,15 @@ def layout(spec: SweepSpec) -> tuple[xr.Dataset, dict]:
         "epmsweep_version": epmsweep.__version__,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "Conventions": "CF-1.10",
+        **provenance.creation_attributes(command or provenance.command_line()),
     }
     return xr.Dataset(data, coords=coords, attrs=attrs), encoding
 
 
-def create(path: str | Path, spec: SweepSpec) -> None:
+def create(path: str | Path, spec: SweepSpec, command: str | None = None) -> None:
     """Write a new store's metadata, coordinates and seeds (no point data) at ``path``,
     which must not exist."""
-    ds, encoding = layout(spec)
+    ds, encoding = layout(spec, command)
     with consolidated_metadata_ok():
         ds.to_zarr(Path(path), mode="w-", compute=False, encoding=encoding, zarr_format=3, consolidated=True)
 
@@ -197,11 +200,11 @@ def _remove_dead_staging(path: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _build(path: Path, spec: SweepSpec) -> Path:
+def _build(path: Path, spec: SweepSpec, command: str | None) -> Path:
     """A complete new store, locked by this process, in a staging directory next to ``path``."""
     staging = _staging_dir(path)
     try:
-        create(staging, spec)
+        create(staging, spec, command)
         lock.acquire(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -232,7 +235,8 @@ def read_status(path: str | Path) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def claim(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> Iterator[tuple[bool, SweepSpec, str]]:
+def claim(path: str | Path, spec: SweepSpec, overwrite: bool = False,
+          command: str | None = None) -> Iterator[tuple[bool, SweepSpec, str]]:
     """Hold ``path`` for a run of ``spec``: create the store, or accept an existing store of
     the same spec (resume), under the store's lock until the block ends. Yields whether it
     was created, the spec to run (on resume the stored one, which equals ``spec`` up to the
@@ -241,8 +245,10 @@ def claim(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> Iterato
 
     Refuses, changing nothing, when the path is a file or a non-store directory, a store of
     another spec (unless ``overwrite``; even then only an epmsweep store is ever replaced,
-    never one holding the current directory) or a store another run holds.
+    never one holding the current directory) or a store another run holds. ``command`` (default:
+    this process's command line) goes into the store's CF history: created, or resumed.
     """
+    command = command or provenance.command_line()
     path = Path(path)
     _check_output_path(path)
     _remove_dead_staging(path)
@@ -253,8 +259,9 @@ def claim(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> Iterato
         try:
             if existing == spec:  # dicts compare without order: the axes may be listed differently
                 spec = existing
+                _append_history(path, provenance.history_line("resumed", command))
             else:
-                _replace(path, spec, existing, overwrite)
+                _replace(path, spec, existing, overwrite, command)
                 created = True
         except BaseException:
             lock.release(path)
@@ -262,7 +269,7 @@ def claim(path: str | Path, spec: SweepSpec, overwrite: bool = False) -> Iterato
     else:
         mode = path.stat().st_mode & 0o7777 if path.is_dir() else None
         try:
-            staging = _build(path, spec)
+            staging = _build(path, spec, command)
         except OSError as err:
             raise StoreError(f"cannot create the store {str(path)!r}: {err.strerror or err}") from None
         try:
@@ -298,7 +305,15 @@ def _check_output_path(path: Path) -> None:
                          f"({err.strerror or err})") from None
 
 
-def _replace(path: Path, spec: SweepSpec, existing: SweepSpec, overwrite: bool) -> None:
+def _append_history(path: Path, line: str) -> None:
+    """One more CF history line in the store's attributes (written by the lock's holder)."""
+    with consolidated_metadata_ok():
+        group = zarr.open_group(path, mode="r+", use_consolidated=True)
+        history = group.attrs.get("history", "")
+        group.attrs["history"] = f"{history}\n{line}" if history else line
+
+
+def _replace(path: Path, spec: SweepSpec, existing: SweepSpec, overwrite: bool, command: str) -> None:
     """Replace the store at ``path`` (locked by this process) by a new one of ``spec``,
     keeping the directory's permissions; the old one is removed only once the new one is
     complete."""
@@ -312,7 +327,7 @@ def _replace(path: Path, spec: SweepSpec, existing: SweepSpec, overwrite: bool) 
     if path.is_symlink():
         raise StoreError(f"--overwrite will not replace {str(path)!r}: it is a symbolic link; give the real path")
     mode = path.stat().st_mode & 0o7777
-    staging = _build(path, spec)
+    staging = _build(path, spec, command)
     old = path.parent / f".{path.name}.epmsweep-old-{uuid.uuid4().hex[:8]}"
     path.rename(old)
     staging.rename(path)
