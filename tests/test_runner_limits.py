@@ -97,7 +97,7 @@ def _wait(condition, timeout=60.0):
 
 def test_a_second_ctrl_c_exits_at_once_without_tracebacks_and_the_sweep_resumes(tmp_path):
     """Before: a second Ctrl-C while the cluster closed printed walls of tracebacks."""
-    args = ["run", "probe", "--x", "0:1:6", "--set", "work=5", "--out", "s.zarr", "--workers", "2", "--no-progress"]
+    args = ["run", "probe", "--x", "0:1:6", "--set", "work=2", "--out", "s.zarr", "--workers", "2", "--no-progress"]
     proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait(lambda: (tmp_path / "s.zarr" / "status").exists())
     time.sleep(2.0)  # workers are up and busy
