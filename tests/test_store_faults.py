@@ -265,3 +265,10 @@ def test_the_readme_query_example_runs_on_a_store_with_plain_xarray(tmp_path, mo
                                .mean("replica").values)
     masked = epmsweep.open_store("quickstart.zarr")
     assert (masked.status == 1).all() and np.isfinite(masked.gamma).all()
+
+
+def test_the_progress_bar_prints_a_sweep_name_with_brackets_as_is(tmp_path):
+    """The bar's label is user text (model and sweep name): never rich markup."""
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=200)
+    outcome = run_sweep(probe_spec(name="[bold]x[red]"), tmp_path / "s.zarr", SYNC, progress=True, console=terminal)
+    assert outcome.done == outcome.total and "probe [bold]x[red]" in terminal.file.getvalue()

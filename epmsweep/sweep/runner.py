@@ -188,7 +188,7 @@ class _Reporter:
         self.console, self.total, self.enabled, self.every = console, total, enabled, every
         self.done = self.failed = 0
         self.start = self.last_line = time.monotonic()
-        self.bar = Progress(TextColumn("{task.description}", style="bold"), BarColumn(), MofNCompleteColumn(),
+        self.bar = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
                             TextColumn("failed: {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
                             TimeRemainingColumn(), console=console, transient=False)
         self.task = self.bar.add_task(label, total=total, failed=0)
