@@ -8,6 +8,7 @@ SIGHUP (rerun to resume).
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import shlex
 import signal
@@ -63,6 +64,11 @@ def _options(version: Annotated[bool, typer.Option("--version", callback=_print_
     """Parameter sweeps of thermal elastoplastic models into one labelled Zarr store."""
 
 
+def _point_label(where: dict) -> str:
+    """A point's coordinates as NAME=VALUE, ..."""
+    return ", ".join(f"{k}={v:g}" for k, v in where.items())
+
+
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     err_console.print(Text.assemble(("error: ", "bold red"), message))
     return typer.Exit(code)
@@ -97,13 +103,18 @@ def _is_file(text: str) -> bool:
         return False
 
 
+@functools.cache
+def _run_options() -> frozenset[str]:
+    """Every option of the ``run`` command (``--out``, ``--no-progress``, ``-o``, ...)."""
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    return frozenset(opt for param in command.params for opt in (*param.opts, *param.secondary_opts))
+
+
 def _not_a_mistyped_option(name: str) -> None:
     """An axis name that is no model's parameter but close to an option of ``run`` (``--replica``)."""
-    parameters = {p for model in available_models() for p in get_model(model).parameters}
-    if name in parameters:
+    if any(name in get_model(model).parameters for model in available_models()):
         return
-    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
-    options = [opt[2:] for param in command.params for opt in param.opts if opt.startswith("--")]
+    options = sorted(opt[2:] for opt in _run_options() if opt.startswith("--"))
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.75)
     if close:
         raise InvalidInput(f"unknown option --{brief(name)[1:-1]}: did you mean --{close[0]}? (axes are model "
@@ -206,16 +217,16 @@ def run(
                 outcome = run_sweep(spec, path, options, overwrite, progress, err_console, timeout=timeout,
                                     command=(ctx.obj or {}).get("command"))
             except KeyboardInterrupt:  # before any point ran: nothing to report but the exit
-                err_console.print("interrupted before the sweep started; run the same command again", highlight=False)
+                err_console.print("interrupted before the sweep started; run the same command again")
                 raise typer.Exit(128 + received[0] if received else EXIT_INTERRUPTED) from None
     except InvalidInput as err:
         raise _fail(str(err)) from None
     _print_table(path)
     out_console.print(f"store: {Path(path).resolve()}  ({outcome.done} done, {outcome.failed} failed, "
-                      f"{outcome.pending} pending of {outcome.total})", highlight=False)
+                      f"{outcome.pending} pending of {outcome.total})")
     if outcome.interrupted:
         if received and received[0] != signal.SIGINT:
-            err_console.print(f"stopped by {signal.Signals(received[0]).name}", highlight=False)
+            err_console.print(f"stopped by {signal.Signals(received[0]).name}")
         raise typer.Exit(128 + received[0] if received else EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_DONE if outcome.done == outcome.total else EXIT_FAILED)
 
@@ -234,10 +245,10 @@ def _print_flagged(flagged: list[tuple[dict, str]]) -> None:
     if not flagged:
         return
     out_console.print(f"  {len(flagged)} done points to check: run longer (max_burn_in, max_duration) or read "
-                      f"them with care", highlight=False)
+                      f"them with care")
     table = Table("point", "why", title="points not shown stationary or short of the target error")
     for where, why in flagged:
-        table.add_row(", ".join(f"{k}={v:g}" for k, v in where.items()), why)
+        table.add_row(_point_label(where), why)
     out_console.print(table)
 
 
@@ -249,23 +260,23 @@ def status(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A s
     except InvalidInput as err:
         raise _fail(str(err)) from None
     spec = info["spec"]
-    out_console.print(f"{store_path}: model {spec.model}, sweep {spec.name!r}, {info['total']} points", highlight=False)
-    out_console.print(f"  done {info['done']}   pending {info['pending']}   failed {info['failed']}", highlight=False)
+    out_console.print(f"{store_path}: model {spec.model}, sweep {spec.name!r}, {info['total']} points")
+    out_console.print(f"  done {info['done']}   pending {info['pending']}   failed {info['failed']}")
     if info["unreadable"]:
         out_console.print(f"  {info['unreadable']} points with an unreadable status (damaged chunks; counted as "
-                          "pending: the next run runs them again; `epmsweep verify` checks every result)", highlight=False)
+                          "pending: the next run runs them again; `epmsweep verify` checks every result)")
     if info["holder"] is not None:
-        out_console.print(f"  in use by a run: {info['holder'].describe()}", highlight=False, markup=False)
+        out_console.print(f"  in use by a run: {info['holder'].describe()}")
     wall = info["wall"]
     if wall.size:
         out_console.print(f"  wall time per point: mean {wall.mean():.3g} s, median {np.median(wall):.3g} s, "
-                          f"max {wall.max():.3g} s; total {wall.sum() / 3600:.3g} core-hours", highlight=False)
+                          f"max {wall.max():.3g} s; total {wall.sum() / 3600:.3g} core-hours")
     if info["failures"]:
         shown = info["failures"][:FAILURES_LISTED]
         more = len(info["failures"]) - len(shown)
         table = Table("point", "error", title="failed points" + (f" (first {len(shown)})" if more else ""))
         for where, first_line in shown:
-            table.add_row(", ".join(f"{k}={v:g}" for k, v in where.items()), first_line)
+            table.add_row(_point_label(where), first_line)
         out_console.print(table)
     _print_flagged(info["flagged"])
     raise typer.Exit(EXIT_DONE if info["done"] == info["total"] else EXIT_FAILED)
@@ -282,13 +293,13 @@ def verify(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A s
     n_bad = report["total"]
     out_console.print(f"{store_path}: {report['done']} done points read back; {n_bad} points damaged "
                       f"({report['damaged']} done points with damaged results, {report['unreadable']} with an "
-                      "unreadable status)", highlight=False, markup=False)
+                      "unreadable status)")
     for where in report["points"]:
-        out_console.print("  " + ", ".join(f"{k}={v:g}" for k, v in where.items()), highlight=False, markup=False)
+        out_console.print("  " + _point_label(where))
     if n_bad > len(report["points"]):
-        out_console.print(f"  ... and {n_bad - len(report['points'])} more", highlight=False)
+        out_console.print(f"  ... and {n_bad - len(report['points'])} more")
     if n_bad:
-        out_console.print("run the sweep's command again to recompute them", highlight=False)
+        out_console.print("run the sweep's command again to recompute them")
     raise typer.Exit(EXIT_FAILED if n_bad else EXIT_DONE)
 
 
@@ -304,7 +315,7 @@ def show(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A swe
     ds = xr.open_zarr(store_path)
     out_console.print(f"{store_path}: model {spec.model}, sweep {spec.name!r}, seed {spec.seed}, created "
                       f"{ds.attrs.get('created')}, epmsweep {ds.attrs.get('epmsweep_version')}"
-                      + (f", annealed along {spec.anneal} (high to low)" if spec.anneal else ""), highlight=False)
+                      + (f", annealed along {spec.anneal} (high to low)" if spec.anneal else ""))
     axes = Table("axis", "size", "values", "units", "meaning", title="axes")
     for dim in ds.status.dims:
         values = ds[dim].values
@@ -483,8 +494,7 @@ def report(
     except InvalidInput as err:
         raise _fail(str(err)) from None
     out_console.print(f"wrote {output / 'index.html'}: {len(result['figures'])} figures, {len(result['fits'])} fitted "
-                      f"parameters" + (f"; not drawn: {'; '.join(result['problems'])}" if result["problems"] else ""),
-                      highlight=False)
+                      f"parameters" + (f"; not drawn: {'; '.join(result['problems'])}" if result["problems"] else ""))
 
 
 #: A negative number or range after an axis option (``--x -1:1:3``): click would read it as
@@ -496,8 +506,7 @@ def _glue_negative_axis_values(argv: list[str]) -> list[str]:
     """``run``'s unknown ``--NAME`` options (the axes) followed by a negative value, as ``--NAME=VALUE``."""
     if "run" not in argv:
         return argv
-    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
-    known = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    known = _run_options()
     out, i = list(argv[:argv.index("run") + 1]), argv.index("run") + 1
     while i < len(argv):
         token = argv[i]

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from epmsweep.sweep.shard_io import BOOKKEEPING
+
 
 def scalar_table(path: str | Path, max_rows: int = 40) -> tuple[list[str], list[list[str]], int]:
     """Header and rows for every grid point (replicas averaged) of the scalar outputs.
@@ -19,8 +21,7 @@ def scalar_table(path: str | Path, max_rows: int = 40) -> tuple[list[str], list[
     """
     ds = xr.open_zarr(path)
     axes = [d for d in ds.status.dims if d != "replica"]
-    outputs = [v for v in ds.data_vars if ds[v].dims == ds.status.dims and v not in
-               ("status", "seed", "wall_seconds", "host", "error")]
+    outputs = [v for v in ds.data_vars if ds[v].dims == ds.status.dims and v not in BOOKKEEPING]
     done = (ds.status == 1).load()
     stacked = {v: ds[v].where(done).load() for v in outputs}
     n_done = done.sum("replica")

@@ -348,6 +348,7 @@ def validate(options: ClusterOptions) -> None:
 def worker_memory(options: ClusterOptions) -> tuple[float, str] | None:
     """The memory one worker has, in bytes, and where the figure comes from; None where it
     cannot be known before connecting (an existing scheduler, a batch job without memory)."""
+    import dask.config
     from dask.utils import format_bytes, parse_bytes
     from distributed.system import MEMORY_LIMIT  # physical memory, or the cgroup's limit
 
@@ -358,11 +359,8 @@ def worker_memory(options: ClusterOptions) -> tuple[float, str] | None:
     if options.kind == "local":
         n = options.workers or available_cores()
         return MEMORY_LIMIT / n, f"this machine's {format_bytes(MEMORY_LIMIT)} shared by {n} workers"
-    kwargs = _jobqueue_kwargs(options)
-    import dask.config
-
-    memory = kwargs.get("memory") or dask.config.get(f"jobqueue.{options.kind}.memory", None)
-    cores = kwargs.get("cores") or dask.config.get(f"jobqueue.{options.kind}.cores", None)
+    memory = options.memory or dask.config.get(f"jobqueue.{options.kind}.memory", None)
+    cores = options.cores or dask.config.get(f"jobqueue.{options.kind}.cores", None)
     if not memory or not cores:
         return None
     try:

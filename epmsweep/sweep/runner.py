@@ -96,21 +96,19 @@ def _previous_in_chain(spec: SweepSpec, point: tuple[int, ...]) -> tuple[int, ..
 
 
 def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.ndarray,
-              timeout: float | None = None) -> tuple[int, int, str]:
+              timeout: float | None = None) -> tuple[int, int]:
     """Run the points ``todo`` (flat indices in the shard ``region``) of a batch on a worker and
     write the shard. In an annealed sweep each chain starts from the stored state of the
     point before its first point to run (or the model's own initial state) and stops at a
     failed point: the rest of the chain stays pending, to run again with it. With a
     ``timeout`` each point runs in a child process killed after that many seconds
-    (:mod:`epmsweep.sweep.isolated`). Returns (points done, points failed, the first
-    error's first line)."""
+    (:mod:`epmsweep.sweep.isolated`). Returns (points done, points failed)."""
     spec = SweepSpec.from_json(spec_json)
     model = get_model(spec.model)
     writer = BatchWriter(path, region)
     names, chained = list(spec.axes), spec.anneal is not None
     host = socket.gethostname()
     done = failed = 0
-    first_error = ""
     flushed = time.perf_counter()
     try:
         for run in _sequences(spec, region, todo):
@@ -131,7 +129,6 @@ def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.nda
                     text = err.text if isinstance(err, PointFailed) else error_text(err)
                     writer.record(local, store.FAILED, {}, time.perf_counter() - began, host, text)
                     failed += 1
-                    first_error = first_error or text.splitlines()[0]
                     break  # a chain stops at a failed point
                 outputs, state = result if chained else (result, None)
                 stored = {store.STATE_PREFIX + k: v for k, v in state.items()} if chained else {}
@@ -144,7 +141,7 @@ def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.nda
         writer.flush()
         raise
     writer.flush()
-    return done, failed, first_error
+    return done, failed
 
 
 class _Batches:
@@ -168,17 +165,19 @@ class _Batches:
         region = self.geo.region(k)
         return run_batch, path, self.spec.to_json(), region, np.flatnonzero(self.todo[region]), self.timeout
 
-    def record_lost(self, path: str, k: int, err: BaseException) -> tuple[int, int, str]:
-        """Record as failed the points of batch k that are not done after its task could not complete."""
+    def record_lost(self, path: str, k: int, err: BaseException) -> tuple[int, int]:
+        """Record as failed the points of batch k that are not done after its task could not
+        complete; (points of the batch done, points recorded failed)."""
         region = self.geo.region(k)
         writer = BatchWriter(path, region)
-        lost = [tuple(int(i) for i in np.unravel_index(flat, writer.status().shape))
-                for flat in np.flatnonzero(self.todo[region]) if writer.status().flat[flat] != store.DONE]
+        status = writer.status()
+        todo = np.flatnonzero(self.todo[region])
+        lost = [np.unravel_index(flat, status.shape) for flat in todo if status.flat[flat] != store.DONE]
         text = error_text(err)
         for local in lost:
             writer.record(local, store.FAILED, {}, np.nan, "", text)
         writer.flush()
-        return len(np.flatnonzero(self.todo[region])) - len(lost), len(lost), text.splitlines()[0]
+        return len(todo) - len(lost), len(lost)
 
 
 class _Reporter:
@@ -308,8 +307,7 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
 def _run_here(path: str, batches: _Batches, reporter: _Reporter) -> None:
     for k in batches.shards:
         fn, *args = batches.call(path, k)
-        done, failed, _ = fn(*args)
-        reporter.update(done, failed)
+        reporter.update(*fn(*args))
 
 
 def _run_on_cluster(client, path: str, batches: _Batches, reporter: _Reporter, retries: int) -> None:
@@ -320,10 +318,13 @@ def _run_on_cluster(client, path: str, batches: _Batches, reporter: _Reporter, r
     queue = iter(batches.shards)
     futures: dict = {}
 
-    def submit_next() -> None:
+    def submit_next() -> object | None:
         k = next(queue, None)
-        if k is not None:
-            futures[client.submit(*batches.call(path, k), retries=retries, pure=False)] = k
+        if k is None:
+            return None
+        future = client.submit(*batches.call(path, k), retries=retries, pure=False)
+        futures[future] = k
+        return future
 
     for _ in range(max(MIN_IN_FLIGHT, IN_FLIGHT_PER_THREAD * threads)):
         submit_next()
@@ -332,13 +333,12 @@ def _run_on_cluster(client, path: str, batches: _Batches, reporter: _Reporter, r
         for future in pending:
             k = futures.pop(future)
             try:
-                done, failed, _ = future.result()
+                done, failed = future.result()
             except Exception as err:  # the task itself could not complete (e.g. its worker kept dying)
-                done, failed, _ = batches.record_lost(path, k, err)
+                done, failed = batches.record_lost(path, k, err)
             reporter.update(done, failed)
-            before = set(futures)
-            submit_next()
-            for new in set(futures) - before:
+            new = submit_next()
+            if new is not None:
                 pending.add(new)
     except KeyboardInterrupt:
         client.cancel(list(futures))

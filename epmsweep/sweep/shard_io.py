@@ -27,6 +27,8 @@ import zarr
 from epmsweep.sweep.shards import Geometry
 
 PENDING, DONE, FAILED = 0, 1, -1
+#: The per-point variables that are not results: what a point's run was, not what it found.
+BOOKKEEPING = ("status", "seed", "wall_seconds", "host", "error")
 #: Prefix of the variables holding the state each point of an annealing chain hands on.
 STATE_PREFIX = "state_"
 
@@ -158,7 +160,7 @@ class BatchWriter:
         for name, buf in self.buffers.items():
             if name in outputs:
                 buf[local] = outputs[name]
-            elif name not in ("status", "wall_seconds", "host", "error"):
+            elif name not in BOOKKEEPING:
                 buf[local] = self.arrays[name].fill_value
         self.buffers["wall_seconds"][local] = wall
         self.buffers["host"][local] = host

@@ -362,13 +362,12 @@ def verify(path: str | Path, listed: int = 20) -> dict:
             "damaged": int(damaged.sum()), "points": [spec.point_coords(i) for i in bad[:listed]], "total": len(bad)}
 
 
-
 def open_store(path: str | Path, **kwargs) -> xr.Dataset:
     """The store, loaded, as a dataset with the outputs and wall times of every point that is
-    not done masked (NaN, or the fill value of integer outputs), safe to read while a sweep still writes it: ``status`` is
-    read before the outputs and again after them, and a point counts as done only if both
-    reads say so (a point's outputs are written before its status). ``kwargs`` go to
-    ``xarray.open_zarr``."""
+    not done masked (NaN, or the fill value of integer outputs), safe to read while a sweep
+    still writes it: ``status`` is read before the outputs and again after them, and a point
+    counts as done only if both reads say so (a point's outputs are written before its
+    status). ``kwargs`` go to ``xarray.open_zarr``."""
     first = read_status(path)
     with consolidated_metadata_ok():
         ds = xr.open_zarr(Path(path), **kwargs).load()
