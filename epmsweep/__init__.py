@@ -1,4 +1,9 @@
-"""epmsweep: parameter sweeps of thermal elastoplastic models of supercooled liquids."""
+"""epmsweep: parameter sweeps of thermal elastoplastic models of supercooled liquids.
+
+The Python API (:mod:`epmsweep.api`) is available here: ``epmsweep.run``, ``open_store``,
+``figure``, ``figure_kinds``, ``fit``, ``fit_kinds``, ``spec_of``; imported on first use, so
+that ``import epmsweep`` (and the command line's ``--help``) stays fast.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -7,10 +12,13 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
+_API = ("run", "open_store", "figure", "figure_kinds", "fit", "fit_kinds", "spec_of")
+__all__ = ["__version__", *_API]
 
-def open_store(path, **kwargs):
-    """A sweep store as an xarray Dataset, loaded, with every point that is not done masked;
-    safe while a sweep still writes it (see :func:`epmsweep.sweep.store.open_store`)."""
-    from epmsweep.sweep.store import open_store as _open_store
 
-    return _open_store(path, **kwargs)
+def __getattr__(name: str):
+    if name in _API:
+        from epmsweep import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'epmsweep' has no attribute {name!r}")

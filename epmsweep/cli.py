@@ -26,9 +26,8 @@ import epmsweep
 from epmsweep.model import InvalidInput, available_models, get_model
 from epmsweep.model.core import brief
 from epmsweep.stopping import stop_signals_as_interrupts
-from epmsweep.sweep import cluster, lock, store
-from epmsweep.sweep.runner import run_sweep
-from epmsweep.sweep.spec import MAX_POINTS, build_spec, load_spec_file, split_assignments
+from epmsweep.sweep import cluster, lock
+from epmsweep.sweep.spec import MAX_POINTS, build_spec, load_spec_file, resolve_imports, split_assignments
 
 app = typer.Typer(
     name="epmsweep",
@@ -157,6 +156,9 @@ def run(
     name: Annotated[str | None, typer.Option(help="Sweep name (default: the spec file's stem, or 'sweep').")] = None,
     anneal: Annotated[str | None, typer.Option(help="Anneal along this axis (e.g. T): each chain runs its values from "
                                                "high to low, each point starting from the previous one's state.")] = None,
+    imports: Annotated[list[str] | None, typer.Option(
+        "--import", help="A module or .py file that registers models (repeatable): imported here and on every "
+                         "worker.", metavar="MODULE|FILE.py")] = None,
     activity_from: Annotated[Path | None, typer.Option(
         help="Axis `target_activity` = the mean activity (over done replicas) of every grid point of this store: "
              "the random model at the activities of a thermal sweep.", metavar="STORE")] = None,
@@ -189,6 +191,8 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
 ) -> None:
     """Run a sweep (or resume it) into a Zarr store."""
+    from epmsweep.sweep.runner import run_sweep
+
     try:
         options = cluster.ClusterOptions(
             cluster_kind, workers, scheduler, True, dashboard_address, tls, cores, memory, walltime, queue, account,
@@ -199,18 +203,20 @@ def run(
                 raise InvalidInput(f"--dry-run prints a batch job script; --cluster {cluster_kind} submits no jobs")
             print(cluster.job_script(options))
             raise typer.Exit(EXIT_DONE)
+        extra_imports = resolve_imports(imports or [])
         axes = _parse_axis_options(list(ctx.args))
         if activity_from is not None:
             if "target_activity" in axes:
                 raise InvalidInput("axis target_activity: given twice (as --target_activity and by --activity-from)")
             axes["target_activity"] = _thermal_activities(activity_from)
         if target.endswith(".toml") or (target not in available_models() and _is_file(target)):
-            spec = load_spec_file(target, axes, assignments or [], max_points, replicas=replicas, seed=seed, name=name,
-                                  anneal=anneal)
+            spec = load_spec_file(target, axes, assignments or [], max_points, extra_imports, replicas=replicas,
+                                  seed=seed, name=name, anneal=anneal)
         else:
             parameters, settings = split_assignments(target, assignments or [])
             spec = build_spec(target, axes, parameters, settings, 1 if replicas is None else replicas,
-                              0 if seed is None else seed, name or "sweep", anneal=anneal, max_points=max_points)
+                              0 if seed is None else seed, name or "sweep", anneal=anneal, max_points=max_points,
+                              imports=extra_imports)
         path = out or Path(spec.out or f"{spec.name}.zarr")
         with stop_signals_as_interrupts(lambda: lock.release(Path(path))) as received:
             try:
@@ -255,6 +261,8 @@ def _print_flagged(flagged: list[tuple[dict, str]]) -> None:
 @app.command(epilog="**Example**\n\n    epmsweep status sweep.zarr\n\nExit code 0 when every point is done, 1 otherwise, 2 if STORE is not a sweep store.")
 def status(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")]) -> None:
     """Done / pending / failed counts, the failed points with their errors, wall-time statistics."""
+    from epmsweep.sweep import store
+
     try:
         info = store.summary(store_path)
     except InvalidInput as err:
@@ -286,6 +294,8 @@ def status(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A s
                      "intact, 1 when some are damaged, 2 if STORE is not a sweep store.")
 def verify(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")]) -> None:
     """Read every done point back and check its checksums; list damaged points (a run of the sweep redoes them)."""
+    from epmsweep.sweep import store
+
     try:
         report = store.verify(store_path)
     except InvalidInput as err:
@@ -307,6 +317,8 @@ def verify(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A s
 def show(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")]) -> None:
     """Axes, outputs and units of a store."""
     import xarray as xr
+
+    from epmsweep.sweep import store
 
     try:
         spec = store.read_spec(store_path)
@@ -333,10 +345,16 @@ def show(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A swe
     _print_flagged(store.summary(store_path)["flagged"])
 
 
-@app.command(epilog="**Examples**\n\n    epmsweep models\n\n    epmsweep models meanfield")
-def models(name: Annotated[str | None, typer.Argument(help="Show only this model.")] = None) -> None:
-    """Every registered model with its parameters (bounds, units, meaning) and settings."""
+@app.command(epilog="**Examples**\n\n    epmsweep models\n\n    epmsweep models meanfield\n\n"
+             "    epmsweep models --import my_models.py")
+def models(name: Annotated[str | None, typer.Argument(help="Show only this model.")] = None,
+           imports: Annotated[list[str] | None, typer.Option(
+               "--import", help="A module or .py file that registers models (repeatable).",
+               metavar="MODULE|FILE.py")] = None) -> None:
+    """Every model (built in, installed by entry point, or imported) with its parameters (bounds, units,
+    meaning) and settings."""
     try:
+        resolve_imports(imports or [])
         names = [get_model(name).name] if name else available_models()
     except InvalidInput as err:
         raise _fail(str(err)) from None
@@ -384,6 +402,8 @@ def _parse_selection(items: list[str] | None) -> dict[str, float]:
 
 def _open_for_analysis(store_path: Path):
     import xarray as xr
+
+    from epmsweep.sweep import store
 
     spec = store.read_spec(store_path)
     return xr.open_zarr(store_path), spec
@@ -484,6 +504,7 @@ def report(
 ) -> None:
     """Every figure and fit a store supports, with its metadata, as a static HTML page."""
     from epmsweep.analysis.report import check_report_dir, write_report
+    from epmsweep.sweep import store
 
     try:
         check_report_dir(output)

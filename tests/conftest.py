@@ -1,6 +1,8 @@
 """Shared helpers: the paper's units and an independent renewal-theory reference."""
 
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,3 +41,17 @@ def sim():
 @pytest.fixture(scope="session")
 def fp():
     return get_model("meanfield-fp")
+
+
+@pytest.fixture
+def example_plugin_site(tmp_path) -> Path:
+    """The example model package (examples/plugin, model ``toy``) as pip installs it: the
+    package and its ``*.dist-info`` (metadata, entry points) in a directory to put on PYTHONPATH."""
+    source = Path(__file__).resolve().parents[1] / "examples" / "plugin"
+    site = tmp_path / "site"
+    shutil.copytree(source / "epmsweep_toy", site / "epmsweep_toy")
+    info = site / "epmsweep_toy-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: epmsweep-toy\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[epmsweep.models]\ntoy = epmsweep_toy:Toy\n")
+    return site

@@ -12,8 +12,10 @@ import pytest
 import xarray as xr
 import zarr
 
+import epmsweep
 from epmsweep.analysis import figures
 from epmsweep.analysis.store_fits import fit_store
+from epmsweep.model import InvalidInput
 from epmsweep.sweep import store
 from epmsweep.sweep.cluster import ClusterOptions
 from epmsweep.sweep.runner import run_sweep
@@ -27,10 +29,33 @@ def meanfield_store(tmp_path_factory):
     """A small real sweep: N = 100, 10 temperatures from 0.04 to 3 (each fit regime has one
     more than the fit's parameters), two replicas."""
     path = tmp_path_factory.mktemp("mf") / "mf.zarr"
-    spec = build_spec("meanfield", {"T": "0.04,0.05,0.065,0.09,0.2,0.3,0.5,1,2,3", "alpha": "0.11"}, {"N": 100},
-                      {"burn_in": 20, "duration": 60, "n_windows": 5}, 2, 3, "mf")
-    run_sweep(spec, path, ClusterOptions(kind="sync"), progress=False)
+    spec = {"model": "meanfield", "axes": {"T": [0.04, 0.05, 0.065, 0.09, 0.2, 0.3, 0.5, 1, 2, 3], "alpha": 0.11},
+            "parameters": {"N": 100}, "settings": {"burn_in": 20, "duration": 60, "n_windows": 5}, "replicas": 2,
+            "seed": 3, "name": "mf"}
+    ds = epmsweep.run(spec, out=path, cluster="sync", progress=False)  # the Python API, as in a notebook
+    assert int(ds.status.size) == 20 and (ds.status == store.DONE).all()
     return path
+
+
+def test_the_python_api_draws_and_fits_from_a_dataset_alone(meanfield_store, tmp_path):
+    ds = epmsweep.open_store(meanfield_store)
+    assert set(epmsweep.figure_kinds(ds)) == MEANFIELD_FIGURES
+    for sliced in (ds, ds.sel(alpha=0.11)):  # a dataset sliced by the user still carries its spec
+        fig = epmsweep.figure(sliced, "arrhenius")
+        assert fig.axes[0].get_xlabel()
+        plt.close(fig)
+    fitted = epmsweep.fit(ds, "arrhenius", sel={"alpha": 0.11})
+    assert float(fitted.E) == float(fit_store("arrhenius", xr.open_zarr(meanfield_store),
+                                              store.read_spec(meanfield_store)).E)
+    bare = ds.copy()
+    bare.attrs = {}
+    with pytest.raises(InvalidInput, match="carries no sweep spec"):
+        epmsweep.fit(bare, "arrhenius")
+    with pytest.raises(InvalidInput, match="figure 's-q' does not apply"):
+        epmsweep.figure(ds, "s-q")
+    with pytest.raises(InvalidInput, match="client = dict object is not allowed"):
+        epmsweep.run({"model": "probe", "axes": {"x": 1}}, out=tmp_path / "p.zarr", client={})
+    assert not (tmp_path / "p.zarr").exists()
 
 
 def cli(*args, cwd):

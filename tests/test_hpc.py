@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import xarray as xr
@@ -63,6 +64,15 @@ def test_slurm_sweep_with_two_jobs_equals_the_local_sweep(tmp_path):
 
 
 @needs_slurm
+def test_an_installed_model_package_runs_on_slurm(tmp_path, example_plugin_site):
+    env = {**os.environ, "PYTHONPATH": str(example_plugin_site)}  # sbatch passes the environment to the jobs
+    result = run("run", "toy", "--x", "0:1:4", "--out", "toy.zarr", *SLURM, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    ds = xr.open_zarr(tmp_path / "toy.zarr")
+    assert (ds.status == 1).all() and ds.y.values[:, 0].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+@needs_slurm
 def test_scancel_of_a_worker_job_mid_sweep_loses_nothing(tmp_path):
     args = ["run", "probe", "--x", "0:1:20", "--set", "work=0.5", "--out", "s.zarr", *SLURM, "--jobs", "2"]
     proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -85,16 +95,18 @@ def test_scancel_of_a_worker_job_mid_sweep_loses_nothing(tmp_path):
 
 @needs_slurm
 def test_workers_retire_before_their_walltime_and_new_jobs_finish_the_sweep(tmp_path):
-    """Walltime 20 s (SLURM rounds it up to a minute): workers retire after 15 s, before the
-    40 one-second points on 2 jobs are done; new jobs are started; every point is done once
-    and equals the local run."""
-    sweep = ["run", "probe", "--x", "0:1:40", "--set", "work=1", "--set", "k_samples=4", "--seed", "9"]
-    result = run(*sweep, "--out", "wt.zarr", *SLURM, "--jobs", "2", "--walltime", "00:00:20", cwd=tmp_path, timeout=600)
+    """Walltime 15 s (SLURM rounds it up to a minute): workers retire after 10 s, before the
+    24 one-second points on 2 jobs are done; new jobs are started; every point is done once
+    and equals the same sweep run in this process (with work = 0: a point's seed, hence its
+    results, depends only on the swept values, not on fixed parameters)."""
+    sweep = ["run", "probe", "--x", "0:1:24", "--set", "work=1", "--set", "k_samples=4", "--seed", "9"]
+    result = run(*sweep, "--out", "wt.zarr", *SLURM, "--jobs", "2", "--walltime", "00:00:15", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
     assert squeue_empty()
     ds = xr.open_zarr(tmp_path / "wt.zarr")
     assert (ds.status == 1).all()
-    assert run(*sweep, "--out", "local.zarr", "--cluster", "sync", "--no-progress", cwd=tmp_path).returncode == 0
+    instant = [a if a != "work=1" else "work=0" for a in sweep]
+    assert run(*instant, "--out", "local.zarr", "--cluster", "sync", "--no-progress", cwd=tmp_path).returncode == 0
     assert outputs(tmp_path / "wt.zarr", ("y", "samples")) == outputs(tmp_path / "local.zarr", ("y", "samples"))
 
 
@@ -188,6 +200,35 @@ def test_tls_sweep_completes_and_a_client_without_certificates_is_refused(tmp_pa
         assert address.startswith("tls://127.0.0.1:")
         assert client.run_on_scheduler(lambda: 1) == 1  # the client with certificates works
         _refuses_clients_without_certificates(address)
+
+
+def test_the_configured_prologue_walltime_and_interface_are_honoured_and_dry_run_changes_nothing(tmp_path):
+    """deploy/jobqueue.yaml as shipped (DASK_CONFIG): its prologue comes first and our exports
+    after it, its walltime gives --lifetime, its interface (ib0, absent here) is passed to the
+    workers; --dry-run starts no scheduler (before: a traceback for the missing ib0) and creates
+    nothing (before: logs/dask in the current directory); a real run refuses the missing
+    interface with exit 2."""
+    config = tmp_path / "dask"
+    config.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "jobqueue.yaml", config / "jobqueue.yaml")
+    env = {**os.environ, "DASK_CONFIG": str(config)}
+    work = tmp_path / "work"
+    work.mkdir()
+    for kind, lifetime in (("slurm", 8 * 3600 - 300), ("pbs", 6 * 3600 - 300)):
+        result = run("run", "probe", "--x", "1", "--cluster", kind, "--dry-run", cwd=work, env=env)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines.index("module load python/3.11") < lines.index("source $HOME/venvs/epmsweep/bin/activate") \
+            < lines.index("export NUMBA_NUM_THREADS=1")
+        assert f"--lifetime {lifetime}s" in result.stdout and "--interface ib0" in result.stdout
+        assert "--protocol tls://" in result.stdout and "--tls-ca-file RUN-CERTIFICATES/ca.pem" in result.stdout
+        assert "logs/dask" in result.stdout
+    assert list(work.iterdir()) == []
+    real = run("run", "probe", "--x", "1", "--cluster", "slurm", "--out", "s.zarr", cwd=work, env=env, timeout=60)
+    assert real.returncode == 2
+    assert "interface 'ib0' (from the dask config (jobqueue.slurm.interface)) does not exist on this machine" \
+        in " ".join(real.stderr.split())
+    assert list(work.iterdir()) == []
 
 
 def test_dry_run_needs_a_batch_cluster(tmp_path):

@@ -207,7 +207,7 @@ def test_readers_of_a_running_sweep_never_see_a_done_point_without_its_results(t
     store while a batch rewrites it after every point (before: 4 of 32 loads saw a done
     point with NaN outputs)."""
     monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
-    spec = probe_spec(n=150, work=0.001)
+    spec = probe_spec(n=60, work=0.001)
     path = tmp_path / "s.zarr"
     writer = threading.Thread(target=run_sweep, args=(spec, path, SYNC), kwargs={"progress": False, "console": quiet()})
     writer.start()

@@ -13,8 +13,9 @@
   Their configuration comes from the standard dask config (``~/.config/dask/jobqueue.yaml``,
   ``DASK_JOBQUEUE__...`` variables); ``--cores``, ``--memory``, ``--walltime``, ``--queue``,
   ``--account``, ``--job-extra`` override it. Each job runs ``cores`` single-threaded worker
-  processes; the job prologue exports ``NUMBA_NUM_THREADS=1`` and ``OMP_NUM_THREADS=1``.
-  With a walltime the workers get ``--lifetime`` (walltime minus a margin) and
+  processes; the job prologue is the configured one (module loads, environment activation)
+  followed by exports of ``NUMBA_NUM_THREADS=1`` and ``OMP_NUM_THREADS=1``.
+  With a walltime (given or configured) the workers get ``--lifetime`` (walltime minus a margin) and
   ``--lifetime-stagger``: a job about to hit its walltime retires, its running point goes
   back to the scheduler and is retried, and adaptive scaling starts a replacement job.
   ``--jobs N`` keeps N jobs (adaptively, so retired jobs are replaced); ``--adapt MIN:MAX``
@@ -196,8 +197,35 @@ _NATIVE = {
 }
 
 
+def configured(kind: str, key: str) -> object | None:
+    """A batch system's setting in the dask config (``jobqueue.KIND.KEY``), or None."""
+    import dask.config
+
+    return dask.config.get(f"jobqueue.{kind}.{key}", None)
+
+
+def walltime_of(options: ClusterOptions) -> str | None:
+    """The jobs' walltime: ``--walltime``, else the dask config's (None: no limit known)."""
+    if _NATIVE[options.kind]["walltime"] is None:
+        return None
+    walltime = options.walltime or configured(options.kind, "walltime")
+    return str(walltime) if walltime else None
+
+
+def interface_of(options: ClusterOptions) -> str | None:
+    """The network interface scheduler and workers use: ``--interface``, else the dask config's."""
+    interface = options.interface or configured(options.kind, "interface")
+    return str(interface) if interface else None
+
+
+def _prologue(kind: str) -> list[str]:
+    """The configured job prologue (module loads, environment activation), then our exports."""
+    lines = [str(line) for line in configured(kind, "job-script-prologue") or []]
+    return [*lines, *(line for line in PROLOGUE if line not in lines)]
+
+
 def _jobqueue_kwargs(options: ClusterOptions) -> dict:
-    kwargs: dict = {"job_script_prologue": PROLOGUE, "silence_logs": logging.ERROR}
+    kwargs: dict = {"job_script_prologue": _prologue(options.kind), "silence_logs": logging.ERROR}
     for name in ("cores", "memory", "interface"):
         value = getattr(options, name)
         if value is not None:
@@ -217,8 +245,10 @@ def _jobqueue_kwargs(options: ClusterOptions) -> dict:
         kwargs["processes"] = options.cores  # single-threaded worker processes
     if options.job_extra:
         kwargs["job_extra_directives"] = list(options.job_extra)
-    if options.walltime:
-        kwargs["worker_extra_args"] = lifetime_args(options.walltime)
+    walltime = walltime_of(options)
+    if walltime:
+        configured_args = [str(a) for a in configured(options.kind, "worker-extra-args") or []]
+        kwargs["worker_extra_args"] = [*configured_args, *lifetime_args(walltime)]
     kwargs["scheduler_options"] = ({"dashboard_address": options.dashboard_address} if options.dashboard
                                    else {"dashboard": False, "dashboard_address": NO_DASHBOARD})
     security = _security(options)
@@ -240,16 +270,50 @@ def make_jobqueue_cluster(options: ClusterOptions):
         raise InvalidInput(f"cluster {options.kind}: {err}") from None
 
 
+#: Stand-ins in a ``--dry-run`` script for what exists only once a run starts.
+DRY_RUN_SCHEDULER = "tcp://SCHEDULER-ADDRESS:8786"
+DRY_RUN_CERTIFICATES = "RUN-CERTIFICATES"  # the run's private directory of TLS files
+
+
 def job_script(options: ClusterOptions) -> str:
-    """The batch script one worker job would run (``--dry-run``; its scheduler serves no
-    dashboard, and its certificates live in a temporary directory, gone once printed)."""
-    with tempfile.TemporaryDirectory(prefix=".epmsweep-tls-") as private:
-        cluster = make_jobqueue_cluster(replace(options, dashboard=False, tls_directory=private))
-        try:
-            return cluster.job_script()
-        finally:
-            cluster.close()
-            _drop_certificate_files(cluster)
+    """The batch script one worker job would run (``--dry-run``), made without starting a
+    scheduler, making certificates or creating any directory (dask-jobqueue creates the log
+    directory when it builds a job: removed again if it did not exist). The scheduler's address
+    and the TLS files appear as DRY_RUN_SCHEDULER and files in DRY_RUN_CERTIFICATES."""
+    import dask_jobqueue
+    from distributed.security import Security
+
+    kwargs = _jobqueue_kwargs(replace(options, tls=False, dashboard=False))
+    for cluster_only in ("silence_logs", "scheduler_options", "shared_temp_directory", "interface"):
+        kwargs.pop(cluster_only, None)
+    if tls_on(options):
+        kwargs["protocol"] = "tls://"
+        kwargs["security"] = Security(tls_ca_file=f"{DRY_RUN_CERTIFICATES}/ca.pem",
+                                      tls_worker_cert=f"{DRY_RUN_CERTIFICATES}/worker-cert.pem",
+                                      tls_worker_key=f"{DRY_RUN_CERTIFICATES}/worker-key.pem", require_encryption=True)
+    job_class = getattr(dask_jobqueue, JOBQUEUE[options.kind][0]).job_cls
+    try:
+        with _removing_new_directories(configured(options.kind, "log-directory")):
+            job = job_class(DRY_RUN_SCHEDULER, name="dry-run", interface=interface_of(options), **kwargs)
+    except ValueError as err:  # e.g. cores/memory neither given nor configured
+        raise InvalidInput(f"cluster {options.kind}: {err}") from None
+    return job.job_script()
+
+
+@contextlib.contextmanager
+def _removing_new_directories(path: object) -> Iterator[None]:
+    """Remove afterwards the (empty) directories on the way to ``path`` that did not exist before."""
+    if not path:
+        yield
+        return
+    target = Path(str(path)).absolute()
+    new = [p for p in (target, *target.parents) if not p.exists()]
+    try:
+        yield
+    finally:
+        for directory in new:  # deepest first
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
 
 def _drop_certificate_files(cluster: object) -> None:
@@ -282,7 +346,7 @@ def _jobqueue(options: ClusterOptions) -> Iterator[object]:
     try:
         if options.adapt is not None:
             cluster.adapt(minimum_jobs=options.adapt[0], maximum_jobs=options.adapt[1])
-        elif options.walltime:  # adaptive, so that jobs retiring at their walltime are replaced
+        elif walltime_of(options):  # adaptive, so that jobs retiring at their walltime are replaced
             n = options.jobs or 1
             cluster.adapt(minimum_jobs=n, maximum_jobs=n)
         else:
@@ -342,7 +406,24 @@ def validate(options: ClusterOptions) -> None:
         raise InvalidInput(f"--{batch_only[0]} applies to batch clusters ({', '.join(JOBQUEUE)}), "
                            f"not to --cluster {options.kind}")
     if options.kind in JOBQUEUE and options.scheduler is None:
+        check_interface(options)
         check_submission(options.kind)
+
+
+def check_interface(options: ClusterOptions) -> None:
+    """The scheduler runs on this machine and listens on the jobs' interface: it must exist here
+    (dask would fail with a traceback after the store is claimed)."""
+    import psutil
+
+    interface = interface_of(options)
+    if interface is None:
+        return
+    present = sorted(psutil.net_if_addrs())
+    if interface not in present:
+        source = "--interface" if options.interface else f"the dask config (jobqueue.{options.kind}.interface)"
+        raise InvalidInput(f"interface {interface!r} (from {source}) does not exist on this machine, where the "
+                           f"scheduler runs; its interfaces: {', '.join(present)}; give --interface with one the "
+                           "compute nodes share with this one")
 
 
 def worker_memory(options: ClusterOptions) -> tuple[float, str] | None:

@@ -5,8 +5,9 @@ epmsweep.sweep.isolated``) that receives the point by pickle on stdin and return
 outputs (or its error) by pickle on stdout. A point still running after the timeout is
 killed and recorded as failed with the reason; a compiled kernel cannot be interrupted
 in place, a process can. The timeout includes the child's start (imports and loading
-compiled kernels from numba's cache: one to a few seconds), and the point's model must
-be importable by name in a new process (a built-in or an entry-point model).
+compiled kernels from numba's cache: one to a few seconds). The child finds the model as
+a worker does: by name after the sweep's ``imports``, or as the class itself (sent by value
+with cloudpickle) when it was defined in the client's ``__main__``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+import cloudpickle
 import numpy as np
 
-from epmsweep.model.core import Value
+from epmsweep.model.core import Model, Value
 
 
 def error_text(err: BaseException) -> str:
@@ -41,10 +43,12 @@ class PointTimeout(Exception):
     """The point ran past its timeout and its process was killed."""
 
 
-def run_isolated(model_name: str, params: Mapping[str, Value], settings: Mapping[str, Value], seed: int,
-                 start: Mapping[str, np.ndarray] | None, hand_over: bool, timeout: float) -> Any:
-    """``get_model(model_name).run(...)`` in a child process killed after ``timeout`` seconds."""
-    payload = pickle.dumps((model_name, dict(params), dict(settings), seed, start, hand_over))
+def run_isolated(model: str | type[Model], imports: tuple[str, ...], params: Mapping[str, Value],
+                 settings: Mapping[str, Value], seed: int, start: Mapping[str, np.ndarray] | None, hand_over: bool,
+                 timeout: float) -> Any:
+    """``model.run(...)`` (a model's name, found after ``imports``, or its class) in a child
+    process killed after ``timeout`` seconds."""
+    payload = cloudpickle.dumps((model, imports, dict(params), dict(settings), seed, start, hand_over))
     child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     try:
@@ -67,11 +71,13 @@ def run_isolated(model_name: str, params: Mapping[str, Value], settings: Mapping
 
 
 def _main() -> None:
-    from epmsweep.model import get_model
+    from epmsweep.model.core import get_model, load_imports
 
-    model_name, params, settings, seed, start, hand_over = pickle.load(sys.stdin.buffer)
     try:
-        result = ("ok", get_model(model_name).run(params, settings, seed, start=start, hand_over=hand_over))
+        model, imports, params, settings, seed, start, hand_over = pickle.load(sys.stdin.buffer)
+        load_imports(imports)
+        instance = get_model(model) if isinstance(model, str) else model()
+        result = ("ok", instance.run(params, settings, seed, start=start, hand_over=hand_over))
     except Exception as err:  # reported to the parent, which records the point as failed
         result = ("error", error_text(err))
     sys.stdout.buffer.write(pickle.dumps(result))

@@ -23,10 +23,12 @@ either done (status written last) or still pending.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +44,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from epmsweep.model import InvalidInput, get_model
+from epmsweep.model import InvalidInput, Model
 from epmsweep.sweep import cluster, store
 from epmsweep.sweep.isolated import PointFailed, error_text, run_isolated
 from epmsweep.sweep.plan import point_seed
@@ -96,15 +98,17 @@ def _previous_in_chain(spec: SweepSpec, point: tuple[int, ...]) -> tuple[int, ..
 
 
 def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.ndarray,
-              timeout: float | None = None) -> tuple[int, int]:
+              timeout: float | None = None, model_class: type[Model] | None = None) -> tuple[int, int]:
     """Run the points ``todo`` (flat indices in the shard ``region``) of a batch on a worker and
     write the shard. In an annealed sweep each chain starts from the stored state of the
     point before its first point to run (or the model's own initial state) and stops at a
     failed point: the rest of the chain stays pending, to run again with it. With a
     ``timeout`` each point runs in a child process killed after that many seconds
-    (:mod:`epmsweep.sweep.isolated`). Returns (points done, points failed)."""
+    (:mod:`epmsweep.sweep.isolated`). The model: ``model_class`` when given (a class the worker
+    cannot import, see :func:`class_to_ship`), else found by name after the spec's ``imports``.
+    Returns (points done, points failed)."""
     spec = SweepSpec.from_json(spec_json)
-    model = get_model(spec.model)
+    model = model_class() if model_class is not None else spec.model_instance()
     writer = BatchWriter(path, region)
     names, chained = list(spec.axes), spec.anneal is not None
     host = socket.gethostname()
@@ -124,7 +128,8 @@ def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.nda
                     if timeout is None:
                         result = model.run(params, spec.settings, seed, start=state, hand_over=chained)
                     else:
-                        result = run_isolated(spec.model, params, spec.settings, seed, state, chained, timeout)
+                        result = run_isolated(model_class or spec.model, spec.imports, params, spec.settings, seed,
+                                              state, chained, timeout)
                 except Exception as err:  # the model failed for this point: record it, keep the sweep going
                     text = err.text if isinstance(err, PointFailed) else error_text(err)
                     writer.record(local, store.FAILED, {}, time.perf_counter() - began, host, text)
@@ -144,6 +149,15 @@ def run_batch(path: str, spec_json: str, region: tuple[slice, ...], todo: np.nda
     return done, failed
 
 
+def class_to_ship(spec: SweepSpec) -> type[Model] | None:
+    """The model's class when it was defined in the client's ``__main__`` (a script or a
+    notebook registering it with ``@register``): workers cannot import it by name, so it goes
+    with each batch, by value (dask pickles task arguments with cloudpickle). None otherwise:
+    workers import the model themselves (built in, entry point, or the spec's ``imports``)."""
+    cls = type(spec.model_instance())
+    return cls if cls.__module__ == "__main__" else None
+
+
 class _Batches:
     """The units of work: every shard with points to run, and which. A point runs when it is
     not done or its stored results are damaged; in an annealed sweep also every later
@@ -157,13 +171,15 @@ class _Batches:
             todo = np.empty_like(along)
             np.put_along_axis(todo, order.reshape([-1 if d == axis else 1 for d in range(todo.ndim)]), along, axis)
         self.spec, self.geo, self.todo, self.timeout = spec, geo, todo, timeout
+        self.model_class = class_to_ship(spec)
         self.shards = [int(k) for k in geo.any_per_shard(todo)]
         self.n_points = int(todo.sum())
 
     def call(self, path: str, k: int) -> tuple:
         """The function and arguments of batch (shard) k."""
         region = self.geo.region(k)
-        return run_batch, path, self.spec.to_json(), region, np.flatnonzero(self.todo[region]), self.timeout
+        return (run_batch, path, self.spec.to_json(), region, np.flatnonzero(self.todo[region]), self.timeout,
+                self.model_class)
 
     def record_lost(self, path: str, k: int, err: BaseException) -> tuple[int, int]:
         """Record as failed the points of batch k that are not done after its task could not
@@ -243,7 +259,8 @@ def check_memory(spec: SweepSpec, options: cluster.ClusterOptions) -> None:
 
 def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions = cluster.ClusterOptions(),
               overwrite: bool = False, progress: bool = True, console: Console | None = None,
-              retries: int = 2, timeout: float | None = None, command: str | None = None) -> Outcome:
+              retries: int = 2, timeout: float | None = None, command: str | None = None,
+              client: object | None = None) -> Outcome:
     """Run every point of ``spec`` that is not done into the store at ``path``.
 
     Validates the cluster options and claims the store (creating it, or checking that an
@@ -252,15 +269,20 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
     changed. On resume, the stored results of done points are read and checked, and
     damaged ones run again. ``timeout``: seconds after which a point is stopped and
     recorded as failed (each point then runs in a child process). ``command``: what to record
-    in the store's history (default: this process's command line).
+    in the store's history (default: this process's command line). ``client``: run on this
+    ``distributed.Client`` (left open) or cluster object (a client is made for the run and
+    closed; the cluster is left running) instead of the one ``options`` describe.
     """
     console = console or Console(stderr=True, markup=False, highlight=False)
     if timeout is not None and not timeout > 0:
         raise InvalidInput(f"timeout = {timeout!r} is not allowed: expected a number of seconds > 0")
-    cluster.validate(options)
-    check_memory(spec, options)
-    if options.scheduler is not None:
-        cluster.probe_scheduler(options)
+    if client is not None:
+        _check_client(client)
+    else:
+        cluster.validate(options)
+        check_memory(spec, options)
+        if options.scheduler is not None:
+            cluster.probe_scheduler(options)
     path = str(Path(path))
     with store.claim(path, spec, overwrite, command) as (created, spec, note):
         if note:
@@ -283,16 +305,15 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
             if options.kind in cluster.JOBQUEUE and not cluster.tls_on(options):
                 console.print("warning: TLS is off (--no-tls): anyone who can reach the scheduler's port can run "
                               "code as you on this cluster")
-            with cluster.certificates_beside(options, Path(path).resolve().parent) as run_options, \
-                    cluster.connect(run_options) as client:
-                if client is not None and options.dashboard and getattr(client, "dashboard_link", None):
-                    console.print(f"dashboard: {client.dashboard_link}")
+            with _connection(client, options, Path(path).resolve().parent) as running:
+                if running is not None and options.dashboard and getattr(running, "dashboard_link", None):
+                    console.print(f"dashboard: {running.dashboard_link}")
                 with _Reporter(console, batches.n_points, f"{spec.model} {spec.name}", progress) as reporter:
                     try:
-                        if client is None:
+                        if running is None:
                             _run_here(path, batches, reporter)
                         else:
-                            _run_on_cluster(client, path, batches, reporter, retries)
+                            _run_on_cluster(running, path, batches, reporter, retries)
                     except KeyboardInterrupt:
                         interrupted = True
         final = store.read_status(path)
@@ -302,6 +323,31 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
         console.print(f"interrupted: {outcome.done} done, {outcome.failed} failed, {outcome.pending} pending; "
                       "run the same command again to resume")
     return outcome
+
+
+@contextlib.contextmanager
+def _connection(given: object | None, options: cluster.ClusterOptions, store_dir: Path) -> Iterator[object | None]:
+    """The client to run on: ``given`` (a Client, or a client made for a given cluster object),
+    else one for the cluster ``options`` describe (None for ``sync``)."""
+    if given is None:
+        with cluster.certificates_beside(options, store_dir) as run_options, cluster.connect(run_options) as client:
+            yield client
+        return
+    from distributed import Client
+
+    if isinstance(given, Client):
+        yield given
+        return
+    with Client(given, security=getattr(given, "security", None), set_as_default=False) as client:
+        yield client
+
+
+def _check_client(given: object) -> None:
+    from distributed import Client
+
+    if not isinstance(given, Client) and not hasattr(given, "scheduler_address"):
+        raise InvalidInput(f"client = {type(given).__name__} object is not allowed: expected a distributed.Client or "
+                           "a cluster object (LocalCluster, SLURMCluster, ...)")
 
 
 def _run_here(path: str, batches: _Batches, reporter: _Reporter) -> None:

@@ -15,6 +15,8 @@ TOML layout::
     out = "quickstart.zarr"    # optional default output store
     anneal = "T"               # optional: run each chain of T values from high to low,
                                # each point starting from the previous one's final state
+    imports = ["my_models.py"] # optional: modules or .py files (relative to this file) that
+                               # register models; imported here and on every worker
 
     [axes]                     # sweep dimensions, in this order
     T = "0.05:1:12:log"
@@ -33,6 +35,7 @@ import difflib
 import itertools
 import json
 import math
+import numbers
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,7 +45,8 @@ from typing import Any
 import numpy as np
 
 from epmsweep.model import InvalidInput, get_model
-from epmsweep.model.core import Field, Model, Value, brief
+from epmsweep.model.core import Field, Model, Value, brief, load_imports
+from epmsweep.model.core.registry import is_file_import
 
 _REPLICAS = Field(1, "independent replicas per grid point", kind=int, lower=1)
 #: Root seeds are integers in [0, 2^64), kept exactly (not through a float).
@@ -54,7 +58,7 @@ _TOP_LEVEL_TYPES: dict[str, tuple[type, str]] = {
     "model": (str, "a model name"), "name": (str, "a string"), "seed": (int, "an integer"),
     "replicas": (int, "an integer"), "out": (str, "a path"), "anneal": (str, "an axis name"),
     "axes": (dict, "a table [axes]"), "parameters": (dict, "a table [parameters]"),
-    "settings": (dict, "a table [settings]"),
+    "settings": (dict, "a table [settings]"), "imports": (list, "a list of module names or .py paths"),
 }
 #: Largest sweep run without asking (``--max-points`` raises it).
 MAX_POINTS = 1_000_000
@@ -75,6 +79,9 @@ class SweepSpec:
     name: str = "sweep"
     out: str | None = field(default=None, compare=False)
     anneal: str | None = None  # the axis run from high to low along each chain
+    #: Modules and .py files (absolute paths) that define the model, imported wherever the sweep's
+    #: points run; where the code comes from, not what it computes: not compared.
+    imports: tuple[str, ...] = field(default=(), compare=False)
 
     def to_json(self) -> str:
         """Canonical JSON (the store's ``spec`` attribute); ``out`` is not part of it."""
@@ -82,13 +89,16 @@ class SweepSpec:
                 "axes": self.axes, "parameters": self.parameters, "settings": self.settings}
         if self.anneal is not None:
             body["anneal"] = self.anneal
+        if self.imports:
+            body["imports"] = list(self.imports)
         return json.dumps(body, sort_keys=False)
 
     @classmethod
     def from_json(cls, text: str) -> SweepSpec:
         body = json.loads(text)
         return cls(body["model"], body["axes"], body["parameters"], body["settings"],
-                   body["replicas"], body["seed"], body["name"], anneal=body.get("anneal"))
+                   body["replicas"], body["seed"], body["name"], anneal=body.get("anneal"),
+                   imports=tuple(body.get("imports", ())))
 
     def first_point(self) -> dict[str, Value]:
         """Every model parameter at the grid's first point (each axis at its first value)."""
@@ -105,17 +115,31 @@ class SweepSpec:
         return math.prod(len(v) for v in self.axes.values()) * self.replicas
 
     def model_instance(self) -> Model:
+        """The sweep's model, after importing the modules that define it (``imports``)."""
+        load_imports(self.imports)
         return get_model(self.model)
+
+
+def resolve_imports(entries: Any, base: Path | None = None) -> tuple[str, ...]:
+    """``imports`` checked (strings) and with every .py path made absolute (relative to ``base``,
+    default the current directory), so that workers started elsewhere find the files; then
+    imported here."""
+    if isinstance(entries, str) or not all(isinstance(e, str) and e.strip() for e in entries):
+        raise InvalidInput(f"imports = {brief(entries)} is not allowed: expected a list of module names or .py paths")
+    resolved = tuple(str(((base or Path.cwd()) / e.strip()).resolve()) if is_file_import(e.strip()) else e.strip()
+                     for e in entries)
+    load_imports(resolved)
+    return resolved
 
 
 def parse_axis_values(name: str, text: Any) -> list[float]:
     """Numbers of one axis from a TOML value or a command-line string; see the module docstring."""
-    if isinstance(text, bool):
+    if isinstance(text, bool | np.bool_):
         raise InvalidInput(f"axis {name}: {text!r} is not a number")
-    if isinstance(text, int | float):
+    if isinstance(text, numbers.Real):
         return [float(text)]
-    if isinstance(text, list):
-        values = text
+    if isinstance(text, list | tuple | np.ndarray):
+        values = list(np.ravel(text))
     elif isinstance(text, str):
         text = text.strip()
         if ":" in text:
@@ -156,15 +180,16 @@ def _parse_range(name: str, text: str) -> list[float]:
 def build_spec(model_name: str, axes: Mapping[str, Any], parameters: Mapping[str, Any] | None = None,
                settings: Mapping[str, Any] | None = None, replicas: Any = 1, seed: Any = 0,
                name: str | None = None, out: str | None = None, anneal: str | None = None,
-               max_points: int = MAX_POINTS) -> SweepSpec:
+               max_points: int = MAX_POINTS, imports: Any = ()) -> SweepSpec:
     """Validate everything against the model's declarations and return the spec.
 
-    Checks: the model exists; each axis and fixed parameter is a parameter of the
+    Checks: the ``imports`` import (:func:`resolve_imports`); the model exists; each axis and fixed parameter is a parameter of the
     model, and no name is both; each axis is non-empty, has no duplicates and every
     value is allowed (vectorised: O(n log n) in the number of values); replicas >= 1;
     the grid has at most ``max_points`` points; settings are known and allowed; and the
     model's own cross-checks pass at every grid point.
     """
+    imports = resolve_imports(imports)
     model = get_model(model_name)
     parameters, settings = dict(parameters or {}), dict(settings or {})
     if not axes:
@@ -210,7 +235,7 @@ def build_spec(model_name: str, axes: Mapping[str, Any], parameters: Mapping[str
     root_seed = root_seed_value(seed)
     name = sweep_name(name or "sweep")
     spec = SweepSpec(model.name, resolved_axes, fixed, resolved_settings, n_replicas, root_seed, name, out,
-                     anneal)
+                     anneal, imports)
     _check_every_point(model, spec)
     if anneal is not None:
         _check_anneal(model, spec)
@@ -294,11 +319,9 @@ def split_assignments(model_name: str, assignments: list[str]) -> tuple[dict[str
 
 
 def load_spec_file(path: str | Path, axes: Mapping[str, Any] | None = None, assignments: list[str] | None = None,
-                   max_points: int = MAX_POINTS, **top_level: Any) -> SweepSpec:
-    """Read a TOML spec. Command-line ``axes`` and ``assignments`` (NAME=VALUE, parameters or
-    settings) are merged into the file's tables, and a name given on the command line as an
-    axis or a fixed value wins over the file; ``top_level`` values that are not None
-    (replicas, seed, name, out) replace the file's."""
+                   max_points: int = MAX_POINTS, imports: tuple[str, ...] = (), **top_level: Any) -> SweepSpec:
+    """Read a TOML spec (see :func:`spec_from_dict`; the name defaults to the file's stem and
+    .py paths in its ``imports`` are relative to the file)."""
     path = Path(path)
     where = f"spec file {str(path)!r}"
     if path.is_dir():
@@ -313,6 +336,24 @@ def load_spec_file(path: str | Path, axes: Mapping[str, Any] | None = None, assi
         raise InvalidInput(f"{where} is not valid TOML: {err}") from None
     except OSError as err:
         raise InvalidInput(f"{where} cannot be read: {err.strerror}") from None
+    return spec_from_dict(body, axes, assignments, max_points, imports, where=where, base=path.resolve().parent,
+                          default_name=path.stem, **top_level)
+
+
+def spec_from_dict(body: Mapping[str, Any], axes: Mapping[str, Any] | None = None,
+                   assignments: list[str] | None = None, max_points: int = MAX_POINTS, imports: tuple[str, ...] = (),
+                   where: str = "spec", base: Path | None = None, default_name: str = "sweep",
+                   **top_level: Any) -> SweepSpec:
+    """A spec from the layout of a TOML file, as a mapping (``{"model": ..., "axes": {...}}``).
+    Extra ``axes`` and ``assignments`` (NAME=VALUE, parameters or settings) are merged into its
+    tables, and a name given there as an axis or a fixed value wins over the mapping's;
+    ``top_level`` values that are not None (replicas, seed, name, out, anneal) replace its
+    own; ``imports`` (already resolved) are added to its own, whose .py paths are relative to
+    ``base`` (default: the current directory)."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput(f"{where} is not allowed: expected a mapping with the layout of a spec file, got "
+                           f"{type(body).__name__}")
+    body = dict(body)
     unknown = sorted(set(body) - _TOP_LEVEL_KEYS)
     if unknown:
         raise InvalidInput(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(sorted(_TOP_LEVEL_KEYS))}")
@@ -322,6 +363,7 @@ def load_spec_file(path: str | Path, axes: Mapping[str, Any] | None = None, assi
         kind, what = _TOP_LEVEL_TYPES[key]
         if not isinstance(value, kind) or isinstance(value, bool):
             raise InvalidInput(f"{where}: {key} = {brief(value)} is not allowed: expected {what}")
+    imports = (*resolve_imports(body.get("imports", []), base), *imports)
     parameters, settings = split_assignments(body["model"], assignments or [])
     file_axes, file_parameters = dict(body.get("axes", {})), dict(body.get("parameters", {}))
     for name in axes or {}:
@@ -331,4 +373,4 @@ def load_spec_file(path: str | Path, axes: Mapping[str, Any] | None = None, assi
     body.update({k: v for k, v in top_level.items() if v is not None})
     return build_spec(body["model"], {**file_axes, **(axes or {})}, {**file_parameters, **parameters},
                       {**body.get("settings", {}), **settings}, body.get("replicas", 1), body.get("seed", 0),
-                      body.get("name", path.stem), body.get("out"), body.get("anneal"), max_points)
+                      body.get("name", default_name), body.get("out"), body.get("anneal"), max_points, imports)

@@ -1,16 +1,23 @@
 """The model registry: models by name, built-in and users' alike.
 
-Two ways in, and the registry imports no model itself:
+Three ways in, and the registry imports no model itself:
 
 * entry points in the group ``epmsweep.models`` (``name = "module:Class"``): how the
   built-in models are declared (``pyproject.toml``) and how an installed package adds
   its own. A model's module is imported only when the model is first asked for;
-* :func:`register`, a class decorator for a model defined in a script or notebook.
+* :func:`register`, a class decorator for a model defined in a script or notebook;
+* :func:`load_imports`: modules (or ``.py`` files) that register models when imported,
+  named by a sweep's ``imports`` (``--import``) and imported wherever its points run.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 
 from epmsweep.model.core.contract import InvalidInput, Model, brief
 
@@ -54,3 +61,58 @@ def get_model(name: str) -> Model:
 def available_models() -> list[str]:
     """Names of all models: registered in this process or declared by entry point."""
     return sorted(set(_REGISTRY) | set(_entry_points()))
+
+
+#: Imports done in this process (entries as given to load_imports).
+_IMPORTED: set[str] = set()
+
+
+def is_file_import(entry: str) -> bool:
+    """Whether an ``imports`` entry names a Python file (``models.py``, ``dir/models.py``)
+    rather than a module (``mypackage.models``)."""
+    return entry.endswith(".py") or "/" in entry
+
+
+def load_imports(entries: Iterable[str]) -> None:
+    """Import each entry, once per process: a module by its dotted name, or a ``.py`` file by
+    its path (as the module named by the file's stem). Models they register with
+    :func:`register` become available by name. InvalidInput names the entry that fails."""
+    for entry in entries:
+        if entry in _IMPORTED:
+            continue
+        try:
+            if is_file_import(entry):
+                _import_file(Path(entry))
+            else:
+                importlib.import_module(entry)
+        except InvalidInput:
+            raise
+        except ModuleNotFoundError as err:
+            if err.name is not None and entry.startswith(err.name):
+                raise InvalidInput(f"import {brief(entry, 400)}: no module named {err.name!r} here; a module must be "
+                                   "installed or on PYTHONPATH (on the workers too), or give the path of a .py "
+                                   "file") from None
+            raise InvalidInput(f"import {brief(entry, 400)} failed: {type(err).__name__}: {err}") from None
+        except Exception as err:  # the user's module raised while it was imported
+            raise InvalidInput(f"import {brief(entry, 400)} failed: {type(err).__name__}: {err}") from None
+        _IMPORTED.add(entry)
+
+
+def _import_file(path: Path) -> None:
+    if path.suffix != ".py" or not path.is_file():
+        raise InvalidInput(f"import {brief(str(path), 400)}: not a readable .py file")
+    name = path.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if Path(getattr(loaded, "__file__", "") or "").resolve() == path.resolve():
+            return
+        raise InvalidInput(f"import {brief(str(path), 400)}: a module named {name!r} is already imported from "
+                           f"{getattr(loaded, '__file__', None) or 'elsewhere'}; rename the file")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise

@@ -1,0 +1,136 @@
+"""Users' own models: an installed package (entry point), --import of a module or a file,
+`imports` in a spec, and a model defined in a script run through the Python API with its
+own Client. Each runs on worker processes that know nothing of the model beforehand
+(before: "unknown model" on every worker of the local cluster)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+CLI = [sys.executable, "-m", "epmsweep"]
+def epmsweep(*args, cwd, pythonpath: Path | None = None, timeout=180):
+    env = {**os.environ, "COLUMNS": "200"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
+    return subprocess.run([*CLI, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_an_installed_model_package_is_listed_and_runs_on_the_local_cluster(tmp_path, example_plugin_site):
+    site = example_plugin_site
+    listed = epmsweep("models", "toy", cwd=tmp_path, pythonpath=site)
+    assert listed.returncode == 0, listed.stderr
+    assert "example plugin model" in listed.stdout and "slope" in listed.stdout
+    result = epmsweep("run", "toy", "--x", "0:1:6", "--set", "slope=2.5", "--replicas", "2", "--workers", "2",
+                      "--no-progress", "--out", "toy.zarr", cwd=tmp_path, pythonpath=site)
+    assert result.returncode == 0, result.stderr
+    ds = xr.open_zarr(tmp_path / "toy.zarr")
+    assert (ds.status == 1).all()
+    np.testing.assert_allclose(ds.y.values, 2.5 * np.linspace(0, 1, 6)[:, None] * np.ones((1, 2)))
+    assert np.unique(ds.z.values).size == 12  # one seeded number per point
+
+
+MY_MODELS = '''
+from epmsweep.model import Field, Model, Output, OutputSpec, register
+
+
+@register
+class Cube(Model):
+    name = "cube"
+    description = "x cubed"
+    parameters = {"x": Field(0.0, "abscissa", "1")}
+    settings = {}
+
+    def seconds_per_point(self, params, settings):
+        return 1e-6
+
+    def outputs(self, settings):
+        return OutputSpec({"y": Output((), "float64", "1", "x cubed")})
+
+    def _run(self, params, settings, rng):
+        return {"y": float(params["x"]) ** 3}
+'''
+
+
+def test_import_of_a_file_from_the_command_line_and_from_a_spec_reaches_every_worker(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "my_models.py").write_text(MY_MODELS)
+    (tmp_path / "models" / "cube.toml").write_text('model = "cube"\nimports = ["my_models.py"]\n[axes]\nx = "1:4:4"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    listed = epmsweep("models", "--import", "../models/my_models.py", cwd=elsewhere)
+    assert listed.returncode == 0 and "cube" in listed.stdout, listed.stderr
+    # the spec's path is relative to the spec file, and the workers are other processes
+    result = epmsweep("run", "../models/cube.toml", "--workers", "2", "--no-progress", "--out", "c.zarr", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(xr.open_zarr(elsewhere / "c.zarr").y.values[:, 0], [1.0, 8.0, 27.0, 64.0])
+    # the same model by --import of the module name, found on PYTHONPATH
+    result = epmsweep("run", "cube", "--import", "my_models", "--x", "2,3", "--cluster", "sync", "--no-progress",
+                      "--out", "m.zarr", cwd=elsewhere, pythonpath=tmp_path / "models")
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(xr.open_zarr(elsewhere / "m.zarr").y.values[:, 0], [8.0, 27.0])
+
+
+@pytest.mark.parametrize(("module", "message"), [
+    ("no_such_module_xyz", "import 'no_such_module_xyz': no module named 'no_such_module_xyz' here"),
+    ("broken.py", "import '{tmp}/broken.py' failed: ZeroDivisionError: division by zero"),
+    ("missing.py", "import '{tmp}/missing.py': not a readable .py file"),
+])
+def test_an_import_that_fails_is_refused_with_exit_2_naming_it(tmp_path, module, message):
+    (tmp_path / "broken.py").write_text("x = 1 / 0\n")
+    result = epmsweep("run", "probe", "--x", "1", "--import", module, "--cluster", "sync", "--out", "s.zarr",
+                      cwd=tmp_path)
+    assert result.returncode == 2
+    assert message.format(tmp=tmp_path.resolve()) in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and not (tmp_path / "s.zarr").exists()
+
+
+NOTEBOOK = '''
+import warnings
+from distributed import Client, LocalCluster
+import numpy as np
+import epmsweep
+from epmsweep.model import Field, Model, Output, OutputSpec, register
+
+
+@register
+class Square(Model):
+    name = "square"
+    description = "x squared, defined in the user's own script"
+    parameters = {"x": Field(0.0, "abscissa", "1")}
+    settings = {}
+
+    def seconds_per_point(self, params, settings):
+        return 1e-6
+
+    def outputs(self, settings):
+        return OutputSpec({"y": Output((), "float64", "1", "x squared")})
+
+    def _run(self, params, settings, rng):
+        return {"y": float(params["x"]) ** 2}
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("error")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \\
+            Client(cluster) as client:
+        ds = epmsweep.run({"model": "square", "axes": {"x": np.arange(5.0)}, "replicas": 2}, out="sq.zarr",
+                          client=client, progress=False)
+        assert client.status == "running"  # the user's client is left open
+        workers = client.run(lambda: __import__("os").getpid())
+        print(ds.y.values[:, 0].tolist(), len(set(workers.values())))
+'''
+
+
+def test_the_python_api_runs_a_model_defined_in_a_script_on_the_scripts_own_client(tmp_path):
+    (tmp_path / "notebook.py").write_text(NOTEBOOK)
+    result = subprocess.run([sys.executable, "notebook.py"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    values, n_workers = result.stdout.strip().rsplit(" ", 1)
+    assert values == "[0.0, 1.0, 4.0, 9.0, 16.0]" and n_workers == "2"
+    stored = xr.open_zarr(tmp_path / "sq.zarr")
+    assert (stored.status == 1).all()
