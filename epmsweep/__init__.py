@@ -1,7 +1,7 @@
 """epmsweep: parameter sweeps of thermal elastoplastic models of supercooled liquids.
 
 The Python API (:mod:`epmsweep.api`) is available here: ``epmsweep.run``, ``open_store``,
-``figure``, ``figure_kinds``, ``fit``, ``fit_kinds``, ``spec_of``; imported on first use, so
+``figure``, ``figure_kinds``, ``fit``, ``fit_kinds``, ``spec_of``, ``to_netcdf``; imported on first use, so
 that ``import epmsweep`` (and the command line's ``--help``) stays fast.
 """
 
@@ -12,7 +12,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-_API = ("run", "open_store", "figure", "figure_kinds", "fit", "fit_kinds", "spec_of")
+_API = ("run", "open_store", "figure", "figure_kinds", "fit", "fit_kinds", "spec_of", "to_netcdf")
 __all__ = ["__version__", *_API]
 
 

@@ -115,3 +115,11 @@ def fit(ds: xr.Dataset, kind: str, sel: Mapping[str, float] | None = None) -> xr
     from epmsweep.analysis.store_fits import fit_store
 
     return fit_store(kind, ds, spec_of(ds), checked_selection(ds, dict(sel or {})))
+
+
+def to_netcdf(ds: xr.Dataset, out: str | Path) -> Path:
+    """Write a store's dataset (from :func:`open_store` or :func:`run`) as a CF-1.10 NetCDF-4
+    file; needs the netCDF4 or h5netcdf package."""
+    from epmsweep.sweep.cf import to_netcdf as _to_netcdf
+
+    return _to_netcdf(ds, out)

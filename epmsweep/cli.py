@@ -34,7 +34,7 @@ app = typer.Typer(
     help="Parameter sweeps of thermal elastoplastic models into one labelled Zarr store. "
          "Add --debug to any command to see the Python traceback of an error.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -53,7 +53,7 @@ def _print_version(value: bool) -> None:
         from epmsweep.sweep.provenance import git_commit
 
         commit = git_commit()
-        out_console.print(f"epmsweep {epmsweep.__version__}" + (f" (git {commit})" if commit else ""))
+        out_console.print(f"epmsweep {epmsweep.__version__}" + (f" (git {commit})" if commit else ""), soft_wrap=True)
         raise typer.Exit()
 
 
@@ -240,9 +240,13 @@ def run(
 def _print_table(path: Path) -> None:
     from epmsweep.analysis.summary import scalar_table
 
-    header, rows, n = scalar_table(path)
-    table = Table(*header, title=f"{n} grid points" + (f" (first {len(rows)})" if len(rows) < n else ""))
-    for row in rows:
+    summary = scalar_table(path, width=out_console.width)
+    n = summary.n_points
+    table = Table(*summary.header, title=f"{n} grid points" + (f" (first {len(summary.rows)})" if len(summary.rows) < n
+                                                                else "") + ", mean ± standard error over replicas",
+                  caption=f"not shown: {', '.join(summary.left_out)} (epmsweep show STORE lists every output)"
+                  if summary.left_out else None)
+    for row in summary.rows:
         table.add_row(*row)
     out_console.print(table)
 
@@ -319,6 +323,7 @@ def show(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A swe
     import xarray as xr
 
     from epmsweep.sweep import store
+    from epmsweep.sweep.cf import shown_units
 
     try:
         spec = store.read_spec(store_path)
@@ -332,17 +337,33 @@ def show(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A swe
     for dim in ds.status.dims:
         values = ds[dim].values
         shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if values.size > 6 else "")
-        axes.add_row(dim, str(values.size), shown, ds[dim].attrs.get("units", ""), ds[dim].attrs.get("long_name", ""))
+        axes.add_row(dim, str(values.size), shown, shown_units(ds[dim].attrs), ds[dim].attrs.get("long_name", ""))
     out_console.print(axes)
     outputs = Table("variable", "dims", "units", "meaning", title="variables")
     for name, var in ds.data_vars.items():
-        outputs.add_row(name, ", ".join(var.dims), var.attrs.get("units", ""), var.attrs.get("long_name", ""))
+        outputs.add_row(name, ", ".join(var.dims), shown_units(var.attrs), var.attrs.get("long_name", ""))
     out_console.print(outputs)
     fixed = Table("name", "value", title="fixed parameters and settings")
     for k, v in {**spec.parameters, **spec.settings}.items():
         fixed.add_row(k, str(v))
     out_console.print(fixed)
     _print_flagged(store.summary(store_path)["flagged"])
+
+
+@app.command(epilog="**Example**\n\n    epmsweep export sweep.zarr sweep.nc\n\nPoints that are not done are "
+                     "written as missing values. Needs the netCDF4 (or h5netcdf) package.")
+def export(store_path: Annotated[Path, typer.Argument(metavar="STORE", help="A sweep store.")],
+           output: Annotated[Path, typer.Argument(metavar="FILE.nc", help="The NetCDF file to write.")]) -> None:
+    """Write a store as one CF-1.10 NetCDF-4 file (for tools that read NetCDF, not Zarr)."""
+    from epmsweep.sweep import store
+    from epmsweep.sweep.cf import to_netcdf
+
+    try:
+        store.read_spec(store_path)
+        written = to_netcdf(store.open_store(store_path), output)
+    except InvalidInput as err:
+        raise _fail(str(err)) from None
+    out_console.print(f"wrote {written}")
 
 
 @app.command(epilog="**Examples**\n\n    epmsweep models\n\n    epmsweep models meanfield\n\n"

@@ -1,5 +1,6 @@
 """Figures, store fits, `epmsweep plot/fit/report`, and the report page in headless Chromium."""
 
+import io
 import json
 import re
 import shutil
@@ -111,6 +112,30 @@ def test_store_fits_and_the_fit_command(meanfield_store, tmp_path):
     assert 0.1 < payload["parameters"]["T_onset"]["value"] < 0.6
     bad = cli("fit", meanfield_store, "s-q", cwd=tmp_path)
     assert bad.returncode == 2 and "does not apply" in bad.stderr
+
+
+def test_the_summary_table_fits_80_columns_with_units_and_no_meaningless_errors(meanfield_store, monkeypatch):
+    """Before: 150 columns wrapped at 80, no units, `events 5e+05 ± 0`, a `gamma_err ± 3e-06` column."""
+    from rich.console import Console
+
+    from epmsweep import cli
+
+    text = io.StringIO()
+    monkeypatch.setattr(cli, "out_console", Console(file=text, width=80, markup=False, highlight=False))
+    cli._print_table(meanfield_store)
+    lines = text.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80
+    header = next(line for line in lines if "T [energy]" in line)
+    assert "gamma [1/time]" in header and "events" in header and "gamma_err" not in header
+    names = [h.strip() for h in header.strip("┃").split("┃")]
+    rows = [[c.strip() for c in line.strip("│").split("│")] for line in lines if line.startswith("│")]
+    assert len(rows) == 10
+
+    def column(name):
+        return [row[names.index(name)] for row in rows]
+
+    assert not any("±" in e for e in column("events"))  # an integer count: no spread shown
+    assert all("±" in g and not g.endswith("± 0") for g in column("gamma [1/time]"))  # mean ± s.e., 2 replicas
 
 
 def test_plot_command_writes_a_png_and_lists_kinds(meanfield_store, tmp_path):

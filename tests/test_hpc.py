@@ -205,13 +205,13 @@ def test_tls_sweep_completes_and_a_client_without_certificates_is_refused(tmp_pa
 def test_the_configured_prologue_walltime_and_interface_are_honoured_and_dry_run_changes_nothing(tmp_path):
     """deploy/jobqueue.yaml as shipped (DASK_CONFIG): its prologue comes first and our exports
     after it, its walltime gives --lifetime, its interface (ib0, absent here) is passed to the
-    workers; --dry-run starts no scheduler (before: a traceback for the missing ib0) and creates
+    workers, and so is the client's NUMBA_CACHE_DIR; --dry-run starts no scheduler (before: a traceback for the missing ib0) and creates
     nothing (before: logs/dask in the current directory); a real run refuses the missing
     interface with exit 2."""
     config = tmp_path / "dask"
     config.mkdir()
     shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "jobqueue.yaml", config / "jobqueue.yaml")
-    env = {**os.environ, "DASK_CONFIG": str(config)}
+    env = {**os.environ, "DASK_CONFIG": str(config), "NUMBA_CACHE_DIR": "/shared/numba cache"}
     work = tmp_path / "work"
     work.mkdir()
     for kind, lifetime in (("slurm", 8 * 3600 - 300), ("pbs", 6 * 3600 - 300)):
@@ -219,7 +219,7 @@ def test_the_configured_prologue_walltime_and_interface_are_honoured_and_dry_run
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         assert lines.index("module load python/3.11") < lines.index("source $HOME/venvs/epmsweep/bin/activate") \
-            < lines.index("export NUMBA_NUM_THREADS=1")
+            < lines.index("export NUMBA_NUM_THREADS=1") < lines.index("export NUMBA_CACHE_DIR='/shared/numba cache'")
         assert f"--lifetime {lifetime}s" in result.stdout and "--interface ib0" in result.stdout
         assert "--protocol tls://" in result.stdout and "--tls-ca-file RUN-CERTIFICATES/ca.pem" in result.stdout
         assert "logs/dask" in result.stdout

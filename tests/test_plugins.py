@@ -3,6 +3,7 @@
 own Client. Each runs on worker processes that know nothing of the model beforehand
 (before: "unknown model" on every worker of the local cluster)."""
 
+import io
 import os
 import subprocess
 import sys
@@ -11,6 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from rich.console import Console
+
+from epmsweep.sweep.cluster import ClusterOptions
+from epmsweep.sweep.runner import run_sweep
+from epmsweep.sweep.spec import build_spec
 
 CLI = [sys.executable, "-m", "epmsweep"]
 def epmsweep(*args, cwd, pythonpath: Path | None = None, timeout=180):
@@ -134,3 +140,44 @@ def test_the_python_api_runs_a_model_defined_in_a_script_on_the_scripts_own_clie
     assert values == "[0.0, 1.0, 4.0, 9.0, 16.0]" and n_workers == "2"
     stored = xr.open_zarr(tmp_path / "sq.zarr")
     assert (stored.status == 1).all()
+
+
+KERNEL_MODEL = '''
+import numba
+from epmsweep.model import Field, Model, Output, OutputSpec, register
+
+
+@numba.njit(cache=True)
+def triple(x):
+    return 3.0 * x
+
+
+@register
+class Tripled(Model):
+    name = "tripled-{tag}"
+    description = "3 x, by a numba kernel"
+    parameters = {{"x": Field(0.0, "abscissa", "1")}}
+    settings = {{}}
+
+    def outputs(self, settings):
+        return OutputSpec({{"y": Output((), "float64", "1", "3 x")}})
+
+    def _run(self, params, settings, rng):
+        return {{"y": triple(float(params["x"]))}}
+'''
+
+
+def test_a_first_run_says_that_it_compiles_the_models_kernels_and_a_second_does_not(tmp_path):
+    tag = tmp_path.name.replace("_", "-")[-20:]
+    module = tmp_path / f"kernels_{tmp_path.name[-20:]}.py"
+    module.write_text(KERNEL_MODEL.format(tag=tag))
+    said = []
+    for out in ("a.zarr", "b.zarr"):
+        text = io.StringIO()
+        spec = build_spec(f"tripled-{tag}", {"x": [1.0, 2.0]}, imports=[str(module)])
+        outcome = run_sweep(spec, tmp_path / out, ClusterOptions(kind="sync"), progress=False,
+                            console=Console(file=text, width=200))
+        assert outcome.done == 2
+        said.append("compiling the model's numba kernels" in text.getvalue())
+    assert said == [True, False]
+    assert list((tmp_path / "__pycache__").glob("*.nbi"))  # numba's cache, next to the model's source

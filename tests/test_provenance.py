@@ -2,6 +2,7 @@
 
 import json
 import platform
+import re
 import subprocess
 from importlib.metadata import version
 from pathlib import Path
@@ -50,3 +51,18 @@ def test_a_store_records_software_commit_command_and_one_history_line_per_run(tm
 def test_version_option(capsys):
     assert run_cli("--version") == 0
     assert capsys.readouterr().out.startswith(f"epmsweep {cli.epmsweep.__version__}")
+
+
+def test_the_version_comes_from_git():
+    """setuptools-scm: at a release tag vX.Y.Z the version is X.Y.Z; between tags it is a
+    development version naming the commit it was installed from (before: 0.1.0 for every commit)."""
+    root = Path(cli.__file__).resolve().parents[1]
+    version_text = cli.epmsweep.__version__
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)?(\.dev\d+)?(\+g[0-9a-f]{7,}(\.d\d{8})?)?", version_text), version_text
+    if not (root / ".git").exists():
+        return  # an installed release: its version is its tag's
+    tag = subprocess.run(["git", "describe", "--tags", "--exact-match", "--match", "v*"], cwd=root,
+                         capture_output=True, text=True)
+    if tag.returncode == 0 and version_text == tag.stdout.strip()[1:]:
+        return
+    assert ".dev" in version_text and "+g" in version_text, version_text

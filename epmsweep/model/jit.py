@@ -18,11 +18,15 @@ thread for minutes (``--cluster sync``), so a Ctrl-C still stops the sweep at on
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from numba import typeof
 from numba.core import types
+from numba.core.registry import CPUDispatcher
 
 _PACKAGE = __name__.split(".")[0] + "."
 
@@ -68,3 +72,29 @@ def bind(dispatcher: Any, *args: Any) -> Callable[..., Any]:
     element) against ~3 us for arrays: it matters for kernels called once per step or per
     sample. The caller must pass arguments of the same types as ``args``."""
     return dispatcher.compile(tuple(typeof(a) for a in args))
+
+
+def cached_kernels(module_name: str) -> tuple[int, int]:
+    """(kernels with an on-disk cache, ``cache=True``; how many of them have cache files yet) in
+    the module ``module_name`` and the modules of its package that it reaches by the names it
+    imports (a model's module: its kernels). A kernel without cache files compiles on first
+    use, in each process, until the cache holds it: what a first run of a model waits for."""
+    package = module_name.split(".")[0]
+    seen: set[str] = set()
+    queue, kernels, cached = [module_name], 0, 0
+    while queue:
+        name = queue.pop()
+        module = sys.modules.get(name)
+        if name in seen or module is None:
+            continue
+        seen.add(name)
+        for obj in vars(module).values():
+            owner = obj.__name__ if isinstance(obj, ModuleType) else getattr(obj, "__module__", None)
+            if isinstance(owner, str) and owner.split(".")[0] == package and owner not in seen:
+                queue.append(owner)
+            if isinstance(obj, CPUDispatcher) and owner == name:
+                index = getattr(getattr(obj, "_cache", None), "_cache_file", None)
+                if index is not None:
+                    kernels += 1
+                    cached += os.path.exists(index._index_path)
+    return kernels, cached

@@ -14,7 +14,8 @@
   ``DASK_JOBQUEUE__...`` variables); ``--cores``, ``--memory``, ``--walltime``, ``--queue``,
   ``--account``, ``--job-extra`` override it. Each job runs ``cores`` single-threaded worker
   processes; the job prologue is the configured one (module loads, environment activation)
-  followed by exports of ``NUMBA_NUM_THREADS=1`` and ``OMP_NUM_THREADS=1``.
+  followed by exports of ``NUMBA_NUM_THREADS=1`` and ``OMP_NUM_THREADS=1`` (and of the
+  client's ``NUMBA_CACHE_DIR``, if set: see :func:`worker_env`).
   With a walltime (given or configured) the workers get ``--lifetime`` (walltime minus a margin) and
   ``--lifetime-stagger``: a job about to hit its walltime retires, its running point goes
   back to the scheduler and is retried, and adaptive scaling starts a replacement job.
@@ -36,6 +37,7 @@ import contextlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -49,6 +51,14 @@ from epmsweep.model.core import brief
 
 #: Environment of every worker process: one thread per worker for numba and BLAS.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def worker_env() -> dict[str, str]:
+    """WORKER_ENV, and this process's ``NUMBA_CACHE_DIR`` when it has one, so that the workers
+    load (and write) compiled kernels where the client looks for them. Without it numba keeps
+    its cache next to the package's source, which every worker of one installation shares."""
+    cache = os.environ.get("NUMBA_CACHE_DIR")
+    return {**WORKER_ENV, **({"NUMBA_CACHE_DIR": str(Path(cache).absolute())} if cache else {})}
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,7 @@ def _local(options: ClusterOptions) -> Iterator[object]:
     quiet = {} if options.dashboard else {"scheduler_kwargs": {"dashboard_address": NO_DASHBOARD}}
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=options.dashboard_address if options.dashboard else None,
-                      silence_logs=logging.ERROR, env=WORKER_ENV, security=security,
+                      silence_logs=logging.ERROR, env=worker_env(), security=security,
                       protocol="tls://" if security else None, **quiet) as cluster:
         yield cluster
 
@@ -157,7 +167,6 @@ JOBQUEUE = {
     "lsf": ("LSFCluster", "bsub"),
     "htcondor": ("HTCondorCluster", "condor_submit"),
 }
-PROLOGUE = [f"export {k}={v}" for k, v in WORKER_ENV.items()]
 
 
 def walltime_seconds(text: str) -> int:
@@ -221,7 +230,8 @@ def interface_of(options: ClusterOptions) -> str | None:
 def _prologue(kind: str) -> list[str]:
     """The configured job prologue (module loads, environment activation), then our exports."""
     lines = [str(line) for line in configured(kind, "job-script-prologue") or []]
-    return [*lines, *(line for line in PROLOGUE if line not in lines)]
+    exports = [f"export {k}={shlex.quote(v)}" for k, v in worker_env().items()]
+    return [*lines, *(line for line in exports if line not in lines)]
 
 
 def _jobqueue_kwargs(options: ClusterOptions) -> dict:

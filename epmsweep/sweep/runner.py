@@ -45,6 +45,7 @@ from rich.progress import (
 )
 
 from epmsweep.model import InvalidInput, Model
+from epmsweep.model.jit import cached_kernels
 from epmsweep.sweep import cluster, store
 from epmsweep.sweep.isolated import PointFailed, error_text, run_isolated
 from epmsweep.sweep.plan import point_seed
@@ -301,6 +302,10 @@ def run_sweep(spec: SweepSpec, path: str | Path, options: cluster.ClusterOptions
             console.print(f"{int(damaged.sum())} points have damaged or unreadable results in the store "
                           "(checksum mismatch, missing or truncated file): running them again")
         interrupted = False
+        kernels, cached = cached_kernels(type(spec.model_instance()).__module__)
+        if batches.shards and kernels and not cached:
+            console.print("compiling the model's numba kernels (first run only: up to a few minutes; numba's cache "
+                          "keeps them for later runs and for every worker that shares this installation)")
         if batches.shards:
             if options.kind in cluster.JOBQUEUE and not cluster.tls_on(options):
                 console.print("warning: TLS is off (--no-tls): anyone who can reach the scheduler's port can run "

@@ -3,7 +3,8 @@
 One Zarr (format 3) store per sweep, readable with nothing but ``xarray.open_zarr``:
 
 * dims: the sweep axes in spec order, then ``replica``, then each output's own dims;
-  coordinates carry CF ``units`` and ``long_name``;
+  coordinates and variables carry CF ``units`` and ``long_name`` (reduced units as "1",
+  named in ``long_name`` and ``reduced_units``: :mod:`epmsweep.sweep.cf`);
 * every per-point variable is sharded by batch (:mod:`epmsweep.sweep.shards`): one file
   per batch and variable, a few hundred points per checksummed inner chunk inside it.
   Each batch owns its shards, so workers write concurrently without locks, and a
@@ -48,6 +49,7 @@ import epmsweep
 from epmsweep.model import InvalidInput
 from epmsweep.model.core import Value
 from epmsweep.sweep import lock, provenance
+from epmsweep.sweep.cf import unit_attrs
 from epmsweep.sweep.plan import grid_shape, seed_grid
 from epmsweep.sweep.shard_io import (
     DONE,
@@ -127,7 +129,7 @@ def layout(spec: SweepSpec, command: str | None = None) -> tuple[xr.Dataset, dic
     for axis, values in spec.axes.items():
         f = model.parameters[axis]
         coords[axis] = (axis, np.asarray(values, dtype=np.int64 if f.kind is int else np.float64),
-                        {"units": f.units, "long_name": f.doc})
+                        unit_attrs(f.units, f.doc))
     coords["replica"] = ("replica", np.arange(spec.replicas), {"units": "1", "long_name": "independent replica (own seed)"})
 
     data, encoding = {}, {}
@@ -136,13 +138,13 @@ def layout(spec: SweepSpec, command: str | None = None) -> tuple[xr.Dataset, dic
         per_point.append((STATE_PREFIX, model.handover(spec.first_point(), spec.settings)))
     for prefix, declared in per_point:
         for name, c in declared.coords.items():
-            coords[name] = (name, c.values, {"units": c.units, "long_name": c.long_name})
+            coords[name] = (name, c.values, unit_attrs(c.units, c.long_name))
         for name, out in declared.variables.items():
             dtype = np.dtype(out.dtype)
             fill = _fill_value(dtype)
             own = tuple(len(declared.coords[d].values) for d in out.dims)
             data[prefix + name] = ((*point_dims, *out.dims), da.full(shape + own, fill, dtype=dtype, chunks=-1),
-                                   {"units": out.units, "long_name": out.long_name})
+                                   unit_attrs(out.units, out.long_name))
             encoding[prefix + name] = {**_encoding(shard, own, dtype.itemsize * int(np.prod(own))),
                                        "fill_value": fill, "_FillValue": fill}
 
