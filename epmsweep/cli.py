@@ -110,12 +110,11 @@ def _run_options() -> frozenset[str]:
 
 
 def _not_a_mistyped_option(name: str) -> None:
-    """An axis name that is no model's parameter but close to an option of ``run`` (``--replica``)."""
-    if any(name in get_model(model).parameters for model in available_models()):
-        return
+    """An axis name that is close to an option of ``run`` (``--replica``) and no model's
+    parameter (checked only then: it imports every model)."""
     options = sorted(opt[2:] for opt in _run_options() if opt.startswith("--"))
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.75)
-    if close:
+    if close and not any(name in get_model(model).parameters for model in available_models()):
         raise InvalidInput(f"unknown option --{brief(name)[1:-1]}: did you mean --{close[0]}? (axes are model "
                            "parameters: `epmsweep models` lists them)")
 
@@ -495,24 +494,31 @@ def fit(
     sel: Annotated[list[str] | None, typer.Option("--sel", help="Fix another axis, NAME=VALUE (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Fit a law to a store's results and print the parameters with standard errors."""
+    """Fit a law to a store's results: the parameters with standard errors and units, the window fitted,
+    how the errors were estimated, chi2/dof, and notes where the result disagrees with the papers."""
     import json
 
     from epmsweep.analysis.selection import checked_selection
-    from epmsweep.analysis.store_fits import fit_store, table_rows
+    from epmsweep.analysis.store_fits import fit_store, notes, summary_lines, table_rows
 
     try:
         ds, spec = _open_for_analysis(store_path)
-        rows = table_rows(fit_store(kind, ds, spec, checked_selection(ds, _parse_selection(sel))))
+        fitted = fit_store(kind, ds, spec, checked_selection(ds, _parse_selection(sel)))
     except InvalidInput as err:
         raise _fail(str(err)) from None
+    rows = table_rows(fitted)
     if as_json:
-        print(json.dumps({"fit": kind, "parameters": {n: {"value": v, "error": e} for n, v, e in rows}}))
+        attrs = {k: fitted.attrs[k] for k in ("law", "window_dim", "window", "n_points", "errors", "chi2_dof")
+                 if k in fitted.attrs}
+        print(json.dumps({"fit": kind, **attrs, "notes": notes(kind, fitted),
+                          "parameters": {n: {"value": v, "error": e, "units": u} for n, v, e, u in rows}}))
         return
-    table = Table("parameter", "value", "standard error", title=f"fit {kind}")
-    for name, value, error in rows:
-        table.add_row(name, f"{value:.6g}", f"{error:.2g}")
+    table = Table("parameter", "value", "standard error", "units", title=f"fit {kind}: {fitted.attrs.get('law', '')}")
+    for name, value, error, units in rows:
+        table.add_row(name, f"{value:.6g}", f"{error:.2g}", units)
     out_console.print(table)
+    for line in summary_lines(kind, fitted):
+        out_console.print(line)
 
 
 @app.command(epilog="**Examples**\n\n    epmsweep report sweep.zarr -o report/\n\n"

@@ -1,5 +1,6 @@
 """Figures, store fits, `epmsweep plot/fit/report`, and the report page in headless Chromium."""
 
+import html
 import io
 import json
 import re
@@ -72,8 +73,10 @@ def test_report_writes_every_meanfield_figure_and_a_page_chromium_loads(meanfiel
         png = report / f"{kind}.png"
         assert png.stat().st_size > 10_000, kind
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    page = (report / "index.html").read_text()
-    assert "Fits" in page and "arrhenius" in page and '"model": "meanfield"' in page.replace("&quot;", '"')
+    page = html.unescape((report / "index.html").read_text())
+    assert "Fits" in page and "arrhenius" in page and '"model": "meanfield"' in page
+    assert "window: T from" in page and "chi2/dof" in page and "errors: " in page  # what each fit did
+    assert page.count('>full size</a>') == len(MEANFIELD_FIGURES)
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
@@ -110,6 +113,13 @@ def test_store_fits_and_the_fit_command(meanfield_store, tmp_path):
     payload = json.loads(result.stdout)
     assert payload["fit"] == "high-t"
     assert 0.1 < payload["parameters"]["T_onset"]["value"] < 0.6
+    # what was done (before: hidden): the hottest third of the 10 temperatures, 2 replicas -> covariance errors
+    assert payload["window"] == [1.0, 3.0] and payload["n_points"] == 3 and payload["window_dim"] == "T"
+    assert payload["parameters"]["T_onset"]["units"] == "energy" and "covariance" in payload["errors"]
+    assert payload["chi2_dof"] >= 0
+    shown = cli("fit", meanfield_store, "power-law", cwd=tmp_path)
+    assert shown.returncode == 0 and "window: T from 0.09 to 0.5 (4 points)" in shown.stdout
+    assert "chi2/dof:" in shown.stdout and "errors: least-squares covariance" in shown.stdout
     bad = cli("fit", meanfield_store, "s-q", cwd=tmp_path)
     assert bad.returncode == 2 and "does not apply" in bad.stderr
 
@@ -161,6 +171,13 @@ def test_lattice_figures_draw_from_a_lattice_store(tmp_path):
         assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None, kind
         has_data = any(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).any() for line in ax.lines)
         assert has_data or any("no data" in t.get_text() for t in fig.texts), kind
+        data = [line for line in ax.lines if line.get_gid() != figures.GUIDE and line.get_transform() == ax.transData]
+        data_x = np.concatenate([np.asarray(line.get_xdata(), float) for line in data])
+        data_y = np.concatenate([np.asarray(line.get_ydata(), float) for line in data])
+        for guide in (line for line in ax.lines if line.get_gid() == figures.GUIDE):  # before: u^-3 over 18 decades
+            gx, gy = np.asarray(guide.get_xdata(), float), np.asarray(guide.get_ydata(), float)
+            assert np.nanmin(data_x) <= gx.min() and gx.max() <= np.nanmax(data_x), (kind, guide.get_label())
+            assert np.nanmin(data_y[data_y > 0]) <= gy.min() and gy.max() <= np.nanmax(data_y), (kind, guide.get_label())
         if ax.get_yscale() == "log":  # empty bins are gaps, not spikes down to the axis floor
             for line in (line for line in ax.lines if line.get_transform() == ax.transData):  # not axvline
                 y = np.asarray(line.get_ydata(), dtype=float)
@@ -225,3 +242,21 @@ def test_s_q_windows_follow_the_slices_tau_res(tmp_path):
     fig = figures.draw("s-q-ballistic", ds, spec, {"tau_res": 2.0})
     assert r"0 \leq t \leq 2$" in fig.axes[0].get_title()
     figures.plt.close("all")
+
+
+def test_fit_notes_say_when_an_exponent_contradicts_the_papers_or_the_law_fails():
+    """Before: an MCT exponent 0.83 against the paper's 3, and a diffusive collapse with
+    n = 1.25, stretch = 1.48 against q^2 t and 1, were reported without a word."""
+    from epmsweep.analysis.store_fits import notes
+
+    def fit(chi2=1.0, **params):
+        data = {k: ((), v[0]) for k, v in params.items()} | {f"{k}_err": ((), v[1]) for k, v in params.items()}
+        return xr.Dataset(data, attrs={"window_dim": "T", "window": [0.09, 0.5], "chi2_dof": chi2, "law": "a law"})
+
+    said = notes("power-law", fit(exponent=(0.83, 0.1)))
+    assert len(said) == 1 and "incompatible with 3" in said[0] and "Eq. (14)" in said[0] and "T from 0.09" in said[0]
+    assert notes("power-law", fit(exponent=(2.9, 0.2))) == []
+    assert len(notes("s-q", fit(n=(1.25, 0.05), stretch=(1.48, 0.05)))) == 2
+    assert notes("s-q", fit(n=(1.98, 0.05), stretch=(1.02, 0.05))) == []
+    poor = notes("arrhenius", fit(chi2=12.0, E=(0.5, 0.01)))
+    assert len(poor) == 1 and "chi2/dof = 12" in poor[0]

@@ -46,6 +46,8 @@ def test_the_store_has_udunits_units_and_its_export_passes_the_cf_checker(model,
             unit = REDUCED_UNITS[variable.attrs["reduced_units"]]
             assert variable.attrs["units"] == "1" and variable.attrs["long_name"].endswith(f"in units of {unit}")
     assert plain.T.attrs["reduced_units"] == "energy" and plain.p_sigma.attrs["reduced_units"] == "1/stress"
+    rate = "gamma" if model == "meanfield" else "activity"  # averages over the measurement say so
+    assert plain[rate].attrs["cell_methods"] == "time: mean" and "cell_methods" not in plain.events.attrs
     assert "Baron" in plain.attrs["references"] and plain.attrs["history"]
     result = subprocess.run([sys.executable, "-m", "epmsweep", "export", "s.zarr", "s.nc"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)

@@ -157,7 +157,7 @@ def test_sigkill_half_way_then_rerun_completes_bitwise_equal(tmp_path):
     clean = [a if a != "s.zarr" else "clean.zarr" for a in args]
     assert epmsweep(*clean, cwd=tmp_path).returncode == 0
     one = [a if a != "s.zarr" else "one.zarr" for a in args]
-    one[one.index("--workers") + 1] = "1"
+    one[one.index("--workers"):one.index("--workers") + 2] = ["--cluster", "sync"]  # one point at a time, here
     assert epmsweep(*one, cwd=tmp_path).returncode == 0
     resumed = outputs_bytes(path)
     assert resumed == outputs_bytes(tmp_path / "clean.zarr")
@@ -183,11 +183,14 @@ def test_worker_killed_mid_task_its_point_runs_elsewhere(tmp_path):
     assert ds.y.values.ravel().tolist() == pytest.approx([x * x for x in np.linspace(0, 1, 8)])
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_ctrl_c_sigterm_and_sighup_stop_cleanly_and_the_same_command_resumes(tmp_path, sig, code):
+@pytest.mark.parametrize(("sig", "code", "where"), [(signal.SIGINT, 130, ["--workers", "2"]),
+                                                   (signal.SIGTERM, 143, ["--cluster", "sync"]),
+                                                   (signal.SIGHUP, 129, ["--cluster", "sync"])])
+def test_ctrl_c_sigterm_and_sighup_stop_cleanly_and_the_same_command_resumes(tmp_path, sig, code, where):
     """Batch systems stop jobs with SIGTERM, a closed terminal sends SIGHUP: both act as
-    Ctrl-C (before: killed with no message, exit -15 / -1)."""
-    args = ["run", "probe", "--x", "0:1:12", "--set", "work=0.5", "--out", "s.zarr", "--workers", "2", "--no-progress"]
+    Ctrl-C (before: killed with no message, exit -15 / -1). The signals are handled in the
+    command's own process: SIGINT with a local cluster to stop, the others in-process."""
+    args = ["run", "probe", "--x", "0:1:12", "--set", "work=0.3", "--out", "s.zarr", *where, "--no-progress"]
     proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     wait_for(lambda: done_count(tmp_path / "s.zarr") >= 2, timeout=90)
     proc.send_signal(sig)

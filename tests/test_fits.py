@@ -52,7 +52,7 @@ def test_power_law_recovers_tc_and_exponent():
     def data(rng):
         return with_replicas(5.0 * (T - 0.066) ** 3, {"T": T}, ["T"], rng, 0.05)
 
-    rates = coverage(data, fits.power_law, {"T_c": 0.066, "exponent": 3.0})
+    rates = coverage(data, lambda d: fits.power_law(d, n_boot=100), {"T_c": 0.066, "exponent": 3.0})
     assert min(rates.values()) >= 0.9, rates
 
 
@@ -100,3 +100,35 @@ def test_fits_loop_over_other_dimensions_and_skip_missing_points():
     assert fit.E.dims == ("alpha",)
     np.testing.assert_allclose(fit.E.values, [0.48, 0.3], rtol=0.05)
     assert fit.fit.sizes == {"T": 6, "alpha": 2}
+
+
+def test_with_fewer_than_five_replicas_the_errors_come_from_the_fit_and_cover_the_truth():
+    """Before: a bootstrap over 2 replicas (3 distinct resamples) gave errors many times too
+    small (here: 2-sigma coverage of E well below 90%)."""
+    T = np.linspace(0.05, 0.2, 8)
+    hits, trials = 0, 60
+    for trial in range(trials):
+        rng = np.random.default_rng(1000 + trial)
+        noisy = 3.1 * np.exp(-0.48 / T)[:, None] * np.exp(0.1 * rng.standard_normal((T.size, 2)))
+        result = fits.arrhenius(xr.DataArray(noisy, coords={"T": T, "replica": [0, 1]}, dims=["T", "replica"]), k=0)
+        hits += abs(float(result.E) - 0.48) <= 2 * float(result.E_err)
+    assert "least-squares covariance" in result.attrs["errors"] and "2 replicas" in result.attrs["errors"]
+    assert hits / trials >= 0.85, hits / trials  # t with 6 dof: 2 sigma covers ~91%
+
+
+def test_chi2_per_dof_is_near_one_for_the_true_law_and_large_for_a_wrong_one():
+    """chi2/dof of the replica mean against the law, with each point's error across 12
+    replicas: ~1 (times (n - 1)/(n - 3) = 1.22 for errors estimated from 12 replicas) when
+    the data follow the law; >> 1 for an Arrhenius law fitted to a power law."""
+    T = np.linspace(0.08, 0.3, 10)
+    right, wrong = [], []
+    for trial in range(30):
+        rng = np.random.default_rng(trial)
+        right.append(fits.arrhenius(with_replicas(3.1 * np.exp(-0.48 / T), {"T": T}, ["T"], rng, 0.05), k=0)
+                     .attrs["chi2_dof"])
+        wrong.append(fits.arrhenius(with_replicas(5.0 * (T - 0.066) ** 3, {"T": T}, ["T"], rng, 0.05), k=0)
+                     .attrs["chi2_dof"])
+    assert 0.9 < np.mean(right) < 1.6, np.mean(right)
+    assert min(wrong) > 10, min(wrong)
+    fit = fits.arrhenius(with_replicas(3.1 * np.exp(-0.48 / T), {"T": T}, ["T"], np.random.default_rng(0), 0.05))
+    assert fit.attrs["window"] == [0.08, 0.3] and fit.attrs["n_points"] == 10 and "bootstrap" in fit.attrs["errors"]

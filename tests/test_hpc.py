@@ -95,14 +95,15 @@ def test_scancel_of_a_worker_job_mid_sweep_loses_nothing(tmp_path):
 
 @needs_slurm
 def test_workers_retire_before_their_walltime_and_new_jobs_finish_the_sweep(tmp_path):
-    """Walltime 15 s (SLURM rounds it up to a minute): workers retire after 10 s, before the
-    24 one-second points on 2 jobs are done; new jobs are started; every point is done once
+    """Walltime 12 s (SLURM rounds it up to a minute): workers retire after 7 s, before the
+    16 one-second points on 2 jobs are done; new jobs are started; every point is done once
     and equals the same sweep run in this process (with work = 0: a point's seed, hence its
     results, depends only on the swept values, not on fixed parameters)."""
-    sweep = ["run", "probe", "--x", "0:1:24", "--set", "work=1", "--set", "k_samples=4", "--seed", "9"]
-    result = run(*sweep, "--out", "wt.zarr", *SLURM, "--jobs", "2", "--walltime", "00:00:15", cwd=tmp_path, timeout=600)
+    sweep = ["run", "probe", "--x", "0:1:16", "--set", "work=1", "--set", "k_samples=4", "--seed", "9"]
+    result = run(*sweep, "--out", "wt.zarr", *SLURM, "--jobs", "2", "--walltime", "00:00:12", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
     assert squeue_empty()
+    assert len(list(tmp_path.glob("slurm-*.out"))) >= 3  # the two first jobs retired and were replaced
     ds = xr.open_zarr(tmp_path / "wt.zarr")
     assert (ds.status == 1).all()
     instant = [a if a != "work=1" else "work=0" for a in sweep]

@@ -308,16 +308,28 @@ def _lattice_curves(ds, spec, sel, var: str, xlabel: str, ylabel: str, title: st
     return fig, ax, sub, where
 
 
+#: The ``gid`` of a guide line (a power law to compare slopes with, not data).
+GUIDE = "guide"
+
+
 def _guide(ax, x0: float, y0: float, power: float, decades: float, label: str, style: str = "k--") -> None:
-    """A power-law guide y0 (x/x0)^power over ``decades`` from x0 (negative: towards smaller x)."""
-    xs = x0 * np.logspace(min(0.0, decades), max(0.0, decades), 20)
-    ax.plot(xs, y0 * (xs / x0) ** power, style, lw=1, label=label)
+    """A power-law guide y0 (x/x0)^power over ``decades`` from x0 (negative: towards smaller
+    x), kept within the x and y range of the data drawn so far (a guide beyond the data
+    would only stretch the axes)."""
+    xs = x0 * np.logspace(min(0.0, decades), max(0.0, decades), 50)
+    ys = y0 * (xs / x0) ** power
+    data_x, data_y = _data_extent(ax)
+    if data_x.size:
+        keep = (xs >= data_x.min()) & (xs <= data_x.max()) & (ys >= data_y.min()) & (ys <= data_y.max())
+        xs, ys = xs[keep], ys[keep]
+    if xs.size >= 2:
+        ax.plot(xs, ys, style, lw=1, label=label, gid=GUIDE)
 
 
 def _data_extent(ax) -> tuple[np.ndarray, np.ndarray]:
-    """The finite, positive (x, y) of the data lines drawn so far."""
+    """The finite, positive (x, y) of the data lines drawn so far (guides left out)."""
     xs, ys = [], []
-    for line in ax.lines:
+    for line in (line for line in ax.lines if line.get_gid() != GUIDE):
         x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
         ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
         xs.append(x[ok])
@@ -376,7 +388,7 @@ def p_u(ds, spec, sel, reference=None):
     x, y = _data_extent(ax)
     if x.size:
         peak = x[np.argmax(y)]
-        _guide(ax, peak / 3, y.max() / 3, 1.0, -1.5, r"$u^{d-1} = u$")
+        _guide(ax, peak / 3, y.max() / 3, 1.0, -1.5, r"$u^{d-1} = u$", "k:")
         _guide(ax, peak * 3, y.max() / 30, -3.0, 1.5, r"$u^{-3}$")
     return _finish(fig, ax, missing_note(sub), where)
 

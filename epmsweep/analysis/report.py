@@ -7,7 +7,6 @@ what is done, and the page says what is missing.
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import matplotlib.pyplot as plt
 import xarray as xr
 
 from epmsweep.analysis import figures
-from epmsweep.analysis.store_fits import available_fits, fit_store, table_rows
+from epmsweep.analysis.store_fits import available_fits, fit_store, summary_lines, table_rows
 from epmsweep.model import InvalidInput
 from epmsweep.sweep import store
 
@@ -63,58 +62,32 @@ def write_report(path: str | Path, out_dir: str | Path, reference: str | Path | 
         finally:
             plt.close("all")
         written.append(kind)
-    fit_rows = []
+    fitted = []
     for kind in available_fits(ds, spec):
         try:
             fit = fit_store(kind, ds, spec)
         except Exception as err:
             problems.append(f"fit {kind}: {err}")
             continue
-        fit_rows += [(kind, name, value, error) for name, value, error in table_rows(fit)]
-    (out_dir / "index.html").write_text(_page(path, info, written, fit_rows, problems, reference))
-    return {"figures": written, "fits": fit_rows, "problems": problems}
+        fitted.append({"kind": kind, "law": fit.attrs.get("law", ""), "rows": table_rows(fit),
+                       "lines": summary_lines(kind, fit)})
+    (out_dir / "index.html").write_text(_page(path, info, written, fitted, problems, reference))
+    return {"figures": written, "fits": [(f["kind"], *row) for f in fitted for row in f["rows"]], "problems": problems}
 
 
-def _page(path, info, written, fit_rows, problems, reference) -> str:
-    spec = info["spec"]
-    e = html.escape
+def _page(path, info, written, fitted, problems, reference) -> str:
+    """index.html from the package's template (jinja2, every value escaped)."""
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("epmsweep.analysis", "templates"),
+                                     autoescape=True, undefined=jinja2.StrictUndefined)
     wall = info["wall"]
     wall_text = (f"{wall.sum() / 3600:.3g} core-hours in total; per point mean {wall.mean():.3g} s, "
                  f"max {wall.max():.3g} s" if wall.size else "no point done yet")
-    missing = info["pending"] + info["failed"]
-    status = (f"{info['done']} of {info['total']} points done, {info['pending']} pending, {info['failed']} failed"
-              + (" &mdash; figures and fits use the done points only" if missing else ""))
-    failures = "".join(f"<li>{e(', '.join(f'{k}={v:g}' for k, v in where.items()))}: {e(line)}</li>"
-                       for where, line in info["failures"])
-    flagged = "".join(f"<li>{e(', '.join(f'{k}={v:g}' for k, v in where.items()))}: {e(why)}</li>"
-                      for where, why in info["flagged"])
-    fits_html = "".join(f"<tr><td>{e(k)}</td><td>{e(n)}</td><td>{v:.6g}</td><td>{err:.2g}</td></tr>"
-                        for k, n, v, err in fit_rows)
-    figs_html = "".join(f'<figure><a href="{e(k)}.png"><img src="{e(k)}.png" alt="{e(figures.FIGURES[k].title)}" '
-                        f'onload="this.dataset.loaded=1" onerror="this.dataset.broken=1"></a>'
-                        f'<figcaption>{e(figures.FIGURES[k].title)} (<a href="{e(k)}.pdf">PDF</a>)</figcaption>'
-                        f"</figure>" for k in written)
-    reference_html = (f"<br>Reference (grey): <code>{e(str(Path(reference).resolve()))}</code>"
-                      if reference is not None else "")
-    problems_html = "".join(f"<li>{e(p)}</li>" for p in problems)
-    spec_json = json.dumps(json.loads(spec.to_json()), indent=2)
-    attrs = info["attrs"]
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">{GENERATOR_TAG}<title>epmsweep report: {e(spec.name)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} figure{{display:inline-block;margin:8px}}
-img{{width:600px}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:3px 8px}}
-pre{{background:#f6f6f6;padding:8px;overflow:auto}}</style></head><body>
-<h1>Sweep {e(spec.name)} ({e(spec.model)})</h1>
-<p>Store: <code>{e(str(Path(path).resolve()))}</code><br>
-epmsweep {e(str(attrs.get('epmsweep_version', '?')))}, created {e(str(attrs.get('created', '?')))}<br>
-{status}<br>Wall time: {e(wall_text)}{reference_html}</p>
-{f'<h2>Failed points</h2><ul>{failures}</ul>' if failures else ''}
-{f'<h2>Points to check</h2><p>Done, but not shown stationary or short of the target error: run them longer (max_burn_in, max_duration) or read them with care.</p><ul>{flagged}</ul>' if flagged else ''}
-<h2>Figures</h2>{figs_html or '<p>No figure applies to this store.</p>'}
-<h2>Fits</h2>{f'<table><tr><th>fit</th><th>parameter</th><th>value</th><th>standard error</th></tr>{fits_html}</table>' if fits_html else '<p>No fit applies.</p>'}
-{f'<h2>Not drawn</h2><ul>{problems_html}</ul>' if problems_html else ''}
-<h2>Spec</h2><pre>{e(spec_json)}</pre>
-</body></html>
-"""
-
-
+    return environment.get_template("report.html").render(
+        generator_tag=GENERATOR_TAG, spec=info["spec"], info=info, attrs=info["attrs"],
+        store_path=str(Path(path).resolve()), wall_text=wall_text,
+        reference=str(Path(reference).resolve()) if reference is not None else None,
+        label=lambda where: ", ".join(f"{k}={v:g}" for k, v in where.items()),
+        figures=[(kind, figures.FIGURES[kind].title) for kind in written], fits=fitted, problems=problems,
+        spec_json=json.dumps(json.loads(info["spec"].to_json()), indent=2))

@@ -11,7 +11,9 @@
 | ``psi-tail`` | lattice | psi | two decades below the largest waiting time with data |
 
 Other sweep axes are fixed by the selection (or their first value); pending and failed
-points are left out.
+points are left out. Each fit carries :func:`notes`: where a fitted exponent is incompatible
+with the papers' value (EXPECTED) or the law does not describe the data within their
+errors (chi2_dof above POOR_CHI2_DOF), in words.
 """
 
 from __future__ import annotations
@@ -28,6 +30,17 @@ from epmsweep.model.meanfield import theory
 from epmsweep.sweep.spec import SweepSpec
 
 FIT_KINDS = ("arrhenius", "arrhenius-k", "power-law", "high-t", "s-q", "p-u-tail", "psi-tail")
+#: The papers' values of fitted exponents: kind -> ((parameter, value, where it comes from), ...).
+EXPECTED = {
+    "power-law": (("exponent", 3.0, "paper 000's MCT-like law Gamma ~ (T - T_c)^3, Eq. (14)"),),
+    "s-q": (("n", 2.0, "diffusion, S(q, t) a function of q^2 t (paper 002, Fig. 2, long times)"),
+            ("stretch", 1.0, "diffusion, a simple exponential (paper 002, Fig. 2, long times)")),
+    "p-u-tail": (("beta", 3.0, "paper 002's tail P(u) ~ u^-3 (Fig. 3a)"),),
+}
+#: A fit whose chi-squared per degree of freedom exceeds this is noted as a poor description.
+POOR_CHI2_DOF = 3.0
+#: A fitted exponent this many standard errors from the papers' value is noted.
+INCOMPATIBLE_SIGMAS = 3.0
 
 
 def _activity_name(ds: xr.Dataset) -> str:
@@ -109,11 +122,45 @@ def _mct_temperature(sub: xr.Dataset, spec: SweepSpec) -> float | None:
         return None
 
 
-def table_rows(fit: xr.Dataset) -> list[tuple[str, float, float]]:
-    """(parameter, value, standard error) for every scalar parameter of a fit."""
+def notes(kind: str, fit: xr.Dataset) -> list[str]:
+    """What a reader of the fit should know: exponents incompatible with the papers' values,
+    a law that does not describe the data within their errors."""
+    out = []
+    window = f"{fit.attrs.get('window_dim', '')} from {fit.attrs['window'][0]:.4g} to {fit.attrs['window'][1]:.4g}" \
+        if "window" in fit.attrs else "its window"
+    for name, expected, source in EXPECTED.get(kind, ()):
+        if name not in fit or fit[name].ndim:
+            continue
+        value, error = float(fit[name]), float(fit[f"{name}_err"])
+        if np.isfinite(value) and abs(value - expected) > INCOMPATIBLE_SIGMAS * error:
+            out.append(f"{name} = {value:.3g} ± {error:.2g} is incompatible with {expected:g}, {source}: the data in "
+                       f"{window} may not be in that regime (or not converged)")
+    chi2 = float(fit.attrs.get("chi2_dof", np.nan))
+    if chi2 > POOR_CHI2_DOF:
+        out.append(f"chi2/dof = {chi2:.3g}: the law {fit.attrs.get('law', '')!r} does not describe the data in "
+                   f"{window} within their errors")
+    return out
+
+
+def table_rows(fit: xr.Dataset) -> list[tuple[str, float, float, str]]:
+    """(parameter, value, standard error, units) for every scalar parameter of a fit."""
     rows = []
     for name in fit.data_vars:
         if name == "fit" or name.endswith("_err") or fit[name].ndim:
             continue
-        rows.append((name, float(fit[name]), float(fit[f"{name}_err"])))
+        rows.append((name, float(fit[name]), float(fit[f"{name}_err"]), fit[name].attrs.get("units", "")))
     return rows
+
+
+def summary_lines(kind: str, fit: xr.Dataset) -> list[str]:
+    """The window, the error method, chi2/dof and the notes of a fit, one line each."""
+    lines = []
+    if "window" in fit.attrs:
+        lo, hi = fit.attrs["window"]
+        lines.append(f"window: {fit.attrs['window_dim']} from {lo:.4g} to {hi:.4g} ({fit.attrs['n_points']} points)")
+    if "errors" in fit.attrs:
+        lines.append(f"errors: {fit.attrs['errors']}")
+    if "chi2_dof" in fit.attrs:
+        chi2 = float(fit.attrs["chi2_dof"])
+        lines.append(f"chi2/dof: {chi2:.3g}" if np.isfinite(chi2) else "chi2/dof: - (one replica: no error per point)")
+    return lines + [f"note: {n}" for n in notes(kind, fit)]

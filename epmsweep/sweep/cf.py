@@ -23,11 +23,15 @@ REDUCED_UNITS = {
 }
 
 
-def unit_attrs(units: str, long_name: str) -> dict[str, str]:
-    """CF ``units`` and ``long_name`` of a declared quantity (see the module docstring)."""
+def unit_attrs(units: str, long_name: str, cell_methods: str = "") -> dict[str, str]:
+    """CF ``units`` and ``long_name`` of a declared quantity (see the module docstring), and its
+    ``cell_methods`` when it is an average (``time: mean``: CF lets a standard name stand for
+    an axis the variable does not have)."""
+    methods = {"cell_methods": cell_methods} if cell_methods else {}
     if units in REDUCED_UNITS:
-        return {"units": "1", "long_name": f"{long_name}, in units of {REDUCED_UNITS[units]}", "reduced_units": units}
-    return {"units": units, "long_name": long_name}
+        return {"units": "1", "long_name": f"{long_name}, in units of {REDUCED_UNITS[units]}", "reduced_units": units,
+                **methods}
+    return {"units": units, "long_name": long_name, **methods}
 
 
 def shown_units(attrs: dict) -> str:

@@ -144,7 +144,7 @@ def layout(spec: SweepSpec, command: str | None = None) -> tuple[xr.Dataset, dic
             fill = _fill_value(dtype)
             own = tuple(len(declared.coords[d].values) for d in out.dims)
             data[prefix + name] = ((*point_dims, *out.dims), da.full(shape + own, fill, dtype=dtype, chunks=-1),
-                                   unit_attrs(out.units, out.long_name))
+                                   unit_attrs(out.units, out.long_name, out.cell_methods))
             encoding[prefix + name] = {**_encoding(shard, own, dtype.itemsize * int(np.prod(own))),
                                        "fill_value": fill, "_FillValue": fill}
 

@@ -149,6 +149,13 @@ class Output:
     dtype: str
     units: str
     long_name: str
+    #: CF cell_methods: "time: mean" for an average over the measurement (or over a window
+    #: of it, or over time origins); "" for an instantaneous or a derived value.
+    cell_methods: str = ""
+
+
+#: The CF cell_methods of an average over the measurement (see Output.cell_methods).
+TIME_MEAN = "time: mean"
 
 
 @dataclass(frozen=True)

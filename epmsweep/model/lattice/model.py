@@ -61,7 +61,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit
 
-from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value
+from epmsweep.model.core import TIME_MEAN, Coord, Field, InvalidInput, Model, Output, OutputSpec, Value
 from epmsweep.model.histogram import log_centres, log_edges
 from epmsweep.model.jit import cache_own_types_only
 from epmsweep.model.lattice.activation import RandomActivation, ThermalOneChannel, rate_bound
@@ -257,14 +257,18 @@ class Lattice(Model):
         n_windows = int(settings["n_windows"])
         if RULES[str(settings["rules"])].activation is None:
             v = {
-                "gamma": Output((), "float64", "1/time", "plastic activity Gamma: events per site per unit time"),
+                "gamma": Output((), "float64", "1/time", "plastic activity Gamma: events per site per unit time",
+                                cell_methods=TIME_MEAN),
                 "gamma_err": Output((), "float64", "1/time", "standard error of gamma (batch means over windows)"),
-                "gamma_t": Output(("window",), "float64", "1/time", "activity in consecutive windows"),
+                "gamma_t": Output(("window",), "float64", "1/time", "activity in consecutive windows",
+                                  cell_methods=TIME_MEAN),
                 "t_window": Output(("window",), "float64", "time", "mid-time of each window since the start of the run"),
                 "events": Output((), "int64", "1", "events during the measurement"),
-                "c_sigma": Output(("lag",), "float64", "1", "local stress autocorrelation C_sigma(lag)"),
+                "c_sigma": Output(("lag",), "float64", "1", "local stress autocorrelation C_sigma(lag)",
+                                  cell_methods=TIME_MEAN),
                 "psi": Output(("tau_ev",), "float64", "1/time", "density of waiting times between relaxations of a site"),
-                "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary local stress density P(sigma)"),
+                "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary local stress density P(sigma)",
+                                  cell_methods=TIME_MEAN),
                 **run_length_outputs("time", "gamma"),
             }
             coords = {
@@ -275,20 +279,26 @@ class Lattice(Model):
             }
             return OutputSpec(v, coords)
         v = {
-            "activity": Output((), "float64", "1", "mean fraction of active sites a"),
+            "activity": Output((), "float64", "1", "mean fraction of active sites a", cell_methods=TIME_MEAN),
             "activity_err": Output((), "float64", "1", "standard error of the activity (batch means over windows)"),
-            "activity_t": Output(("window",), "float64", "1", "fraction of active sites in consecutive windows"),
+            "activity_t": Output(("window",), "float64", "1", "fraction of active sites in consecutive windows",
+                                 cell_methods=TIME_MEAN),
             "t_window": Output(("window",), "float64", "time", "mid-time of each window since the start of the run"),
             "events": Output((), "int64", "1", "activations during the measurement"),
-            "msd": Output(("lag",), "float64", "1", "tracer mean-square displacement (lattice units squared)"),
-            "diffusion": Output(("lag",), "float64", "1/time", "D(lag) = MSD/(4 lag)"),
-            "s_q": Output(("lag", "k"), "float64", "1", "self intermediate scattering function S(q, lag)"),
+            "msd": Output(("lag",), "float64", "1", "tracer mean-square displacement (lattice units squared)",
+                          cell_methods=TIME_MEAN),
+            "diffusion": Output(("lag",), "float64", "1/time", "D(lag) = MSD/(4 lag)", cell_methods=TIME_MEAN),
+            "s_q": Output(("lag", "k"), "float64", "1", "self intermediate scattering function S(q, lag)",
+                          cell_methods=TIME_MEAN),
             "q": Output(("k",), "float64", "1", "wave number 2 pi k / L (inverse lattice units)"),
-            "c_u": Output(("lag",), "float64", "1", "tracer displacement autocorrelation C_u(lag)"),
-            "c_sigma": Output(("lag",), "float64", "1", "local stress autocorrelation C_sigma(lag)"),
+            "c_u": Output(("lag",), "float64", "1", "tracer displacement autocorrelation C_u(lag)",
+                          cell_methods=TIME_MEAN),
+            "c_sigma": Output(("lag",), "float64", "1", "local stress autocorrelation C_sigma(lag)",
+                              cell_methods=TIME_MEAN),
             "p_u": Output(("u",), "float64", "time", "density of tracer displacement per unit time |u|"),
             "psi": Output(("tau_ev",), "float64", "1/time", "density of waiting times between activations of a site"),
-            "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary local stress density P(sigma)"),
+            "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary local stress density P(sigma)",
+                              cell_methods=TIME_MEAN),
             **run_length_outputs("time", "activity"),
         }
         coords = {

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from epmsweep.model import events
-from epmsweep.model.core import Coord, Field, Model, Output, OutputSpec, Value
+from epmsweep.model.core import TIME_MEAN, Coord, Field, Model, Output, OutputSpec, Value
 from epmsweep.model.events import METHODS, EngineParams
 from epmsweep.model.histogram import UniformBins, density
 from epmsweep.model.jit import bind
@@ -96,11 +96,14 @@ class MeanField(Model):
         n_windows = int(settings["n_windows"])
         return OutputSpec(
             variables={
-                "gamma": Output((), "float64", "1/time", "plastic activity Gamma: events per site per unit time"),
+                "gamma": Output((), "float64", "1/time", "plastic activity Gamma: events per site per unit time",
+                                cell_methods=TIME_MEAN),
                 "gamma_err": Output((), "float64", "1/time", "standard error of gamma (batch means over windows)"),
-                "gamma_t": Output(("window",), "float64", "1/time", "activity in consecutive measurement windows"),
+                "gamma_t": Output(("window",), "float64", "1/time", "activity in consecutive measurement windows",
+                                  cell_methods=TIME_MEAN),
                 "t_window": Output(("window",), "float64", "time", "mid-time of each window since the start of the run"),
-                "p_sigma": Output(("sigma",), "float64", "1/stress", "time-averaged single-site stress density P(sigma)"),
+                "p_sigma": Output(("sigma",), "float64", "1/stress", "time-averaged single-site stress density P(sigma)",
+                                  cell_methods=TIME_MEAN),
                 "events": Output((), "int64", "1", "number of plastic events in the measurement window"),
                 "sim_time": Output((), "float64", "time", "simulated duration of the measurement window"),
                 **run_length_outputs(str(settings["unit"]), "gamma"),
