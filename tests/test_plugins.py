@@ -40,31 +40,35 @@ def test_an_installed_model_package_is_listed_and_runs_on_the_local_cluster(tmp_
     assert np.unique(ds.z.values).size == 12  # one seeded number per point
 
 
-MY_MODELS = '''
+def model_source(name: str, y: str, preamble: str = "") -> str:
+    """The source of a module registering a one-parameter model ``name`` with output y = ``y``
+    (an expression in x), as a user writes it."""
+    return f'''{preamble}
 from epmsweep.model import Field, Model, Output, OutputSpec, register
 
 
 @register
-class Cube(Model):
-    name = "cube"
-    description = "x cubed"
-    parameters = {"x": Field(0.0, "abscissa", "1")}
-    settings = {}
+class UserModel(Model):
+    name = "{name}"
+    description = "y = {y}"
+    parameters = {{"x": Field(0.0, "abscissa", "1")}}
+    settings = {{}}
 
     def seconds_per_point(self, params, settings):
         return 1e-6
 
     def outputs(self, settings):
-        return OutputSpec({"y": Output((), "float64", "1", "x cubed")})
+        return OutputSpec({{"y": Output((), "float64", "1", "{y}")}})
 
     def _run(self, params, settings, rng):
-        return {"y": float(params["x"]) ** 3}
+        x = float(params["x"])
+        return {{"y": {y}}}
 '''
 
 
 def test_import_of_a_file_from_the_command_line_and_from_a_spec_reaches_every_worker(tmp_path):
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "my_models.py").write_text(MY_MODELS)
+    (tmp_path / "models" / "my_models.py").write_text(model_source("cube", "x ** 3"))
     (tmp_path / "models" / "cube.toml").write_text('model = "cube"\nimports = ["my_models.py"]\n[axes]\nx = "1:4:4"\n')
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -95,30 +99,8 @@ def test_an_import_that_fails_is_refused_with_exit_2_naming_it(tmp_path, module,
     assert "Traceback" not in result.stderr and not (tmp_path / "s.zarr").exists()
 
 
-NOTEBOOK = '''
-import warnings
-from distributed import Client, LocalCluster
-import numpy as np
-import epmsweep
-from epmsweep.model import Field, Model, Output, OutputSpec, register
-
-
-@register
-class Square(Model):
-    name = "square"
-    description = "x squared, defined in the user's own script"
-    parameters = {"x": Field(0.0, "abscissa", "1")}
-    settings = {}
-
-    def seconds_per_point(self, params, settings):
-        return 1e-6
-
-    def outputs(self, settings):
-        return OutputSpec({"y": Output((), "float64", "1", "x squared")})
-
-    def _run(self, params, settings, rng):
-        return {"y": float(params["x"]) ** 2}
-
+NOTEBOOK = model_source("square", "x ** 2", "import warnings\nfrom distributed import Client, LocalCluster\n"
+                                                "import numpy as np\nimport epmsweep") + '''
 
 if __name__ == "__main__":
     warnings.simplefilter("error")
@@ -142,35 +124,11 @@ def test_the_python_api_runs_a_model_defined_in_a_script_on_the_scripts_own_clie
     assert (stored.status == 1).all()
 
 
-KERNEL_MODEL = '''
-import numba
-from epmsweep.model import Field, Model, Output, OutputSpec, register
-
-
-@numba.njit(cache=True)
-def triple(x):
-    return 3.0 * x
-
-
-@register
-class Tripled(Model):
-    name = "tripled-{tag}"
-    description = "3 x, by a numba kernel"
-    parameters = {{"x": Field(0.0, "abscissa", "1")}}
-    settings = {{}}
-
-    def outputs(self, settings):
-        return OutputSpec({{"y": Output((), "float64", "1", "3 x")}})
-
-    def _run(self, params, settings, rng):
-        return {{"y": triple(float(params["x"]))}}
-'''
-
-
 def test_a_first_run_says_that_it_compiles_the_models_kernels_and_a_second_does_not(tmp_path):
     tag = tmp_path.name.replace("_", "-")[-20:]
     module = tmp_path / f"kernels_{tmp_path.name[-20:]}.py"
-    module.write_text(KERNEL_MODEL.format(tag=tag))
+    module.write_text(model_source(f"tripled-{tag}", "triple(x)",
+                                   "import numba\n\n\n@numba.njit(cache=True)\ndef triple(x):\n    return 3.0 * x\n"))
     said = []
     for out in ("a.zarr", "b.zarr"):
         text = io.StringIO()
