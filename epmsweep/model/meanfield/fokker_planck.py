@@ -6,7 +6,9 @@ Gaussian kicks, App. A), with D = alpha Gamma:
 * stationary state, Eq. (8): Gamma found self-consistently and P(sigma) reported on
   the same bins as the simulation (see :mod:`epmsweep.model.meanfield.stationary`);
 * relaxation, Eq. (5): Gamma(t) from the initial density on a log-spaced time grid
-  (see :mod:`epmsweep.model.meanfield.relaxation`).
+  (see :mod:`epmsweep.model.meanfield.relaxation`);
+* the growing length xi of Secs. V C and VI C, exactly: the linearised normalisation
+  constraint (see :mod:`epmsweep.model.meanfield.growing_length`).
 
 Setting ``rate`` selects the exact nu of Eq. (3) or one of the paper's
 approximations, Eq. (7), (10) or (19) (:mod:`epmsweep.model.meanfield.rates`), so that each
@@ -22,20 +24,32 @@ import numpy as np
 
 from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value
 from epmsweep.model.meanfield import theory
+from epmsweep.model.meanfield.growing_length import GrowingLength, length_of
 from epmsweep.model.meanfield.rates import RATE_KINDS, rate_profile
 from epmsweep.model.meanfield.relaxation import Relaxation
 from epmsweep.model.meanfield.stationary import StationarySolution, StationarySolver
 from epmsweep.model.rules import INITIAL_SETTING, PHYSICAL_PARAMETERS, STRESS_BIN_SETTINGS, check_stress_bins, stress_coord, stress_edges
 
 
+def stationary_solver(params: Mapping[str, Value], rate: str = "exact", edges: np.ndarray = np.empty(0),
+                      log_rate_step: float = 0.01) -> StationarySolver:
+    """The solver of Eq. (8) for physical parameters ``params`` (see ``PHYSICAL_PARAMETERS``)."""
+    p = {k: float(params[k]) for k in PHYSICAL_PARAMETERS}
+    return StationarySolver(rate_profile(rate, p), p["alpha"], p["sigma_c"], p["sigma_0"], p["tau"], edges,
+                            log_rate_step=log_rate_step, max_cell=min(2e-3, 0.1 * log_rate_step))
+
+
 def solve_stationary(params: Mapping[str, Value], rate: str = "exact", edges: np.ndarray = np.empty(0),
                      log_rate_step: float = 0.01) -> StationarySolution:
     """Stationary solution of Eq. (8) for physical parameters ``params`` (see ``PHYSICAL_PARAMETERS``)."""
-    p = {k: float(params[k]) for k in PHYSICAL_PARAMETERS}
-    profile = rate_profile(rate, p)
-    solver = StationarySolver(profile, p["alpha"], p["sigma_c"], p["sigma_0"], p["tau"], edges,
-                              log_rate_step=log_rate_step, max_cell=min(2e-3, 0.1 * log_rate_step))
-    return solver.solve()
+    return stationary_solver(params, rate, edges, log_rate_step).solve()
+
+
+def growing_length(params: Mapping[str, Value], rate: str = "exact", log_rate_step: float = 0.01) -> GrowingLength:
+    """The length xi (units of sqrt(m)) of the stationary state at ``params``
+    (:mod:`epmsweep.model.meanfield.growing_length`)."""
+    solver = stationary_solver(params, rate, log_rate_step=log_rate_step)
+    return length_of(solver, solver.solve().log_gamma)
 
 
 def relaxation_times(settings: Mapping[str, Value]) -> np.ndarray:
@@ -81,6 +95,13 @@ class MeanFieldFokkerPlanck(Model):
                 "log10_gamma": Output((), "float64", "1", "log10 of the stationary activity (finite where gamma underflows)"),
                 "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary stress density P(sigma), bin averages"),
                 "gamma_t": Output(("time",), "float64", "1/time", "activity Gamma(t) relaxing from the initial density (Eq. 5)"),
+                "xi": Output((), "float64", "1", "length over which a small local change of the activity decays (or, "
+                                               "xi_decays = 0, 2 pi xi its wavelength): Eqs. (6), (8) linearised, in "
+                                               "units of sqrt(m), m of Eq. (A5)"),
+                "xi_decays": Output((), "int8", "1", "1: a local change of the activity decays over xi; 0: it "
+                                                     "oscillates"),
+                "d_log_mass_d_log_d": Output((), "float64", "1", "-s: d ln int P / d ln D at fixed Gamma, which sets "
+                                                                 "xi^2/m = s/(alpha (1 - s))"),
             },
             coords={
                 "sigma": stress_coord(settings),
@@ -92,7 +113,9 @@ class MeanFieldFokkerPlanck(Model):
     def _run(self, params: dict[str, Value], settings: dict[str, Value], rng: np.random.Generator) -> dict[str, np.ndarray]:
         edges = stress_edges(settings)
         rate = str(settings["rate"])
-        sol = solve_stationary(params, rate, edges, float(settings["log_rate_step"]))
+        solver = stationary_solver(params, rate, edges, float(settings["log_rate_step"]))
+        sol = solver.solve()
+        length = length_of(solver, sol.log_gamma)
         times = relaxation_times(settings) if int(settings["n_times"]) else np.empty(0)
         gamma_t = np.empty(times.size)
         if times.size:
@@ -104,4 +127,7 @@ class MeanFieldFokkerPlanck(Model):
             "log10_gamma": sol.log_gamma / math.log(10.0),
             "p_sigma": sol.bin_average(edges),
             "gamma_t": gamma_t,
+            "xi": length.xi,
+            "xi_decays": int(length.decays),
+            "d_log_mass_d_log_d": -length.elasticity,
         }

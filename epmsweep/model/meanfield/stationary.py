@@ -37,6 +37,7 @@ same mesh.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,8 +159,10 @@ class StationarySolver:
         self._last: tuple[float, np.ndarray, np.ndarray, float] | None = None
 
     # -- one linear solve at given log Gamma ------------------------------
-    def _solve(self, log_gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
-        alpha, h = self.alpha, self.h
+    def _solve(self, log_gamma: float, diffusion: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """P at the nodes (unnormalised), its cumulative mass and the tail rate for activity
+        Gamma and D = ``diffusion`` Gamma (default: alpha Gamma, the homogeneous state)."""
+        alpha, h = (self.alpha if diffusion is None else diffusion), self.h
         c = np.exp(np.minimum(self.log_r - log_gamma, _C_CAP_LOG))
         z = np.sqrt(c / alpha) * h
         z_over_sinh, z_coth, half, g = _cell_functions(z)
@@ -182,10 +185,26 @@ class StationarySolver:
         cumulative = np.concatenate([[0.0], np.cumsum(cell_mass)])
         return p, cumulative, tail_rate
 
-    def _log_mass(self, log_gamma: float) -> float:
-        p, cumulative, tail_rate = self._solve(log_gamma)
-        self._last = (log_gamma, p, cumulative, tail_rate)
+    def _log_mass(self, log_gamma: float, diffusion: float | None = None) -> float:
+        """log int P at (Gamma, D = diffusion Gamma): the normalisation Q(Gamma, D) of Sec. III."""
+        p, cumulative, tail_rate = self._solve(log_gamma, diffusion)
+        if diffusion is None:
+            self._last = (log_gamma, p, cumulative, tail_rate)
         return math.log(2.0 * (cumulative[-1] + p[-1] / tail_rate))
+
+    def mass_elasticities(self, log_gamma: float, step: float = 0.02) -> tuple[float, float]:
+        """(d ln int P / d ln D at fixed Gamma, d ln int P / d ln Gamma at fixed D/Gamma) at
+        the state (Gamma, alpha Gamma): central differences of the discrete normalisation on
+        this solver's fixed mesh (a smooth function of both; no root finding inside),
+        Richardson-extrapolated from ``step`` and ``step``/2 (error ~ step^4 ~ 1e-7)."""
+
+        def slope(f: Callable[[float], float]) -> float:
+            one, half = ((f(h) - f(-h)) / (2.0 * h) for h in (step, step / 2.0))
+            return (4.0 * half - one) / 3.0
+
+        by_d = slope(lambda h: self._log_mass(log_gamma, self.alpha * math.exp(h)))
+        along = slope(lambda h: self._log_mass(log_gamma + h))
+        return by_d, along
 
     def solve(self) -> StationarySolution:
         """Gamma and P with int P = 1 (to ~1e-12 in log Gamma)."""

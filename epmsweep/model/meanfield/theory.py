@@ -25,8 +25,18 @@ checks it against the Fokker-Planck solver:
   asymptote, gamma = exp(2 gamma_E) T_1^2 / alpha (a Bessel-K0 boundary layer at
   sigma_bar).
 
+* Eq. (16), the length near T_c: the printed xi = sqrt(m / |beta_1 (sigma_B - sigma_bar)|)
+  has the right power, (T - T_c)^(-1/2), but beta_1 = -(4/7) b of Eq. (C3) (b = sigma_bar
+  Y(sigma_bar), Y the cumulative of y from 0) where the exact linearisation of the
+  normalisation gives -(2/3) b: the printed xi is sqrt(7/6) = 1.080 times too long.
+  :func:`xi_mct` is the exact leading asymptote.
+* Eq. (23), the length at low T: the printed coefficient alpha^2 c_1 T_1 / m (c_1 of Eq. D8)
+  gives xi ~ T^(-1/2) (Eq. 24, right) but a xi^2 1.40 times too small at alpha = 0.11: the
+  exact coefficient is 2 b T_1 / m. :func:`xi_low_t` is the exact leading asymptote.
+
 Eqs. (17), (18), (7), (10), (19) and T_c from sigma_B(T_c) = sigma_bar are
 consistent with the paper's numbers (sigma_bar(0.110) = 0.749, T_c = 0.066 ~ 0.07).
+Lengths (xi) are in units of sqrt(m), m the gradient coefficient of Eq. (6) (Eq. A5).
 """
 
 from __future__ import annotations
@@ -254,3 +264,55 @@ def gamma_low_t(T: float, alpha: float, a: float = 1.5) -> float:
     """
     sb = sigma_bar(alpha)
     return math.exp(2.0 * np.euler_gamma) * t1(T, sb, a) ** 2 / alpha * math.exp(-e_bar(alpha, a) / T)
+
+
+# ---- the growing length: Eqs. (15), (16), (23), (24) ----------------------------
+def frozen_mass_slope(alpha: float) -> float:
+    """F'(sigma_bar) = 2 sigma_bar Y(sigma_bar), Y(s) = int_0^s y (Eq. 1): how fast the mass of
+    the frozen density (P'' = -y/D on |sigma| < w, zero at the wall w, Eq. 17) grows with
+    the wall position, times D. It sets both lengths below; 2 b with b of Eq. (C3)."""
+    sb = sigma_bar(alpha)
+    return 2.0 * sb * (math.exp(sb - 1.0) - math.exp(-1.0)) / y_norm(1.0, 1.0)
+
+
+def xi_mct_printed(T: float, alpha: float, a: float = 1.5) -> float:
+    """Eq. (16) as printed: xi/sqrt(m) = 1/sqrt(|beta_1 (sigma_B - sigma_bar)|) (beta_1 of Eq. C3),
+    for T > T_c. sqrt(7/6) times the exact asymptote; see :func:`xi_mct`."""
+    b1, _ = beta_coefficients(T, alpha, a)
+    return 1.0 / math.sqrt(abs(b1 * (mct_linearisation(T, a)[2] - sigma_bar(alpha))))
+
+
+def xi_mct(T: float, alpha: float, a: float = 1.5) -> float:
+    """Corrected Eq. (16): the exact leading behaviour of xi for T -> T_c+ with the rate of Eq. (10),
+
+        xi/sqrt(m) = sqrt(3 / (F'(sigma_bar) (sigma_bar - sigma_B(T)))) ~ (T - T_c)^(-1/2).
+
+    Derivation: with the Airy layer of :func:`gamma_mct` the density is the frozen one with
+    an absorbing wall at w = sigma_B + c_A (D/Delta)^(1/3), so int P = (Gamma/D) F(w); its
+    elasticity s = -d ln int P/d ln D = 1 - F'(w)(w - sigma_B)/(3 F(w)), with F = alpha and
+    w -> sigma_bar at the homogeneous state, and xi^2/m = s/(alpha (1 - s))
+    (:mod:`epmsweep.model.meanfield.growing_length`). Corrections are O(T - T_c).
+    """
+    gap = sigma_bar(alpha) - mct_linearisation(T, a)[2]
+    return math.sqrt(3.0 / (frozen_mass_slope(alpha) * gap)) if gap > 0 else math.inf
+
+
+def xi_low_t_printed(T: float, alpha: float, a: float = 1.5) -> float:
+    """Eqs. (23)-(24) as printed: lap(dgamma) = (alpha^2 c_1 T_1/m) dgamma, so
+    xi/sqrt(m) = 1/sqrt(alpha^2 |c_1| T_1) ~ T^(-1/2). See :func:`xi_low_t`."""
+    c1, _, _ = c_coefficients(alpha)
+    return 1.0 / math.sqrt(alpha**2 * abs(c1) * t1(T, sigma_bar(alpha), a))
+
+
+def xi_low_t(T: float, alpha: float, a: float = 1.5) -> float:
+    """Corrected Eq. (23): the exact leading behaviour of xi for T -> 0 (exact rate),
+
+        xi/sqrt(m) = 1/sqrt(F'(sigma_bar) T_1),   T_1 = T/(a (1 - sigma_bar)^(a-1)),   xi ~ T^(-1/2) (Eq. 24).
+
+    Derivation: the Bessel-K0 layer of :func:`gamma_low_t` puts the absorbing wall at
+    w = sigma_bar + T_1 (ln(d/T_1^2) - 2 gamma_E), d = D exp(Ebar/T), so
+    1 - s = F'(w) T_1 / F(w) -> F'(sigma_bar) T_1 / alpha and xi^2/m = s/(alpha (1 - s)).
+    Corrections are O(T).
+    """
+    return 1.0 / math.sqrt(frozen_mass_slope(alpha) * t1(T, sigma_bar(alpha), a))
+
