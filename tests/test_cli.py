@@ -183,14 +183,14 @@ def test_worker_killed_mid_task_its_point_runs_elsewhere(tmp_path):
     assert ds.y.values.ravel().tolist() == pytest.approx([x * x for x in np.linspace(0, 1, 8)])
 
 
-@pytest.mark.parametrize(("sig", "code", "where"), [(signal.SIGINT, 130, ["--workers", "2"]),
-                                                   (signal.SIGTERM, 143, ["--cluster", "sync"]),
-                                                   (signal.SIGHUP, 129, ["--cluster", "sync"])])
+@pytest.mark.parametrize(("sig", "code", "where"), [(signal.SIGINT, 130, ["--workers", "2", "--set", "work=0.5"]),
+                                                   (signal.SIGTERM, 143, ["--cluster", "sync", "--set", "work=0.3"]),
+                                                   (signal.SIGHUP, 129, ["--cluster", "sync", "--set", "work=0.3"])])
 def test_ctrl_c_sigterm_and_sighup_stop_cleanly_and_the_same_command_resumes(tmp_path, sig, code, where):
     """Batch systems stop jobs with SIGTERM, a closed terminal sends SIGHUP: both act as
     Ctrl-C (before: killed with no message, exit -15 / -1). The signals are handled in the
     command's own process: SIGINT with a local cluster to stop, the others in-process."""
-    args = ["run", "probe", "--x", "0:1:12", "--set", "work=0.3", "--out", "s.zarr", *where, "--no-progress"]
+    args = ["run", "probe", "--x", "0:1:12", "--out", "s.zarr", *where, "--no-progress"]
     proc = subprocess.Popen([*CLI, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     wait_for(lambda: done_count(tmp_path / "s.zarr") >= 2, timeout=90)
     proc.send_signal(sig)
