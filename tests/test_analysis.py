@@ -260,3 +260,22 @@ def test_fit_notes_say_when_an_exponent_contradicts_the_papers_or_the_law_fails(
     assert notes("s-q", fit(n=(1.98, 0.05), stretch=(1.02, 0.05))) == []
     poor = notes("arrhenius", fit(chi2=12.0, E=(0.5, 0.01)))
     assert len(poor) == 1 and "chi2/dof = 12" in poor[0]
+
+
+def test_the_growing_length_figure_of_a_fokker_planck_store(tmp_path):
+    """A meanfield-fp sweep over T: the figure draws the store's xi and, at low T, the
+    corrected Eq. (23), which the exact values approach (0.25% at T = 0.005), and the printed
+    one, 1.18 times lower. (The sweep has n_times = 0: before, its empty time dimension gave
+    a zero chunk size and the store could not be created.)"""
+    ds = epmsweep.run({"model": "meanfield-fp", "axes": {"T": [0.005, 0.01, 0.03, 0.1, 0.5]},
+                       "settings": {"n_times": 0}}, out=tmp_path / "fp.zarr", cluster="sync", progress=False)
+    assert "xi" in epmsweep.figure_kinds(ds)
+    fig = epmsweep.figure(ds, "xi")
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    exact = lines["exact: linearised Eqs. (6), (8)"]
+    np.testing.assert_array_equal(exact.get_ydata(), ds.xi.isel(replica=0).values)
+    corrected = next(line for label, line in lines.items() if label.startswith("Eq. (23) corrected"))
+    printed = lines["Eq. (23) as printed"]
+    assert float(exact.get_ydata()[0]) == pytest.approx(float(corrected.get_ydata()[0]), rel=3e-3)
+    assert float(corrected.get_ydata()[0]) / float(printed.get_ydata()[0]) == pytest.approx(1.181, abs=2e-3)
+    plt.close(fig)

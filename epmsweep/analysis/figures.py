@@ -222,6 +222,44 @@ def relaxation_time(ds, spec, sel):
     return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
+@_register("xi", "Paper 000 Secs. V C, VI C: the growing length xi(T), exact, with Eqs. (16) and (23)",
+           "meanfield-fp", ("xi",))
+def growing_length_plot(ds, spec, sel):
+    """xi/sqrt(m) of the store (the exact linearisation, one value per temperature) against the
+    corrected closed forms and the printed ones: Eq. (23) at low T for the exact rate, Eq. (16)
+    near T_c for the rate of Eq. (10)."""
+    sub, where = select(ds, spec, ("T",), sel)
+    mean, _ = done_mean(sub.xi, sub.status)
+    point = {a: float(sub[a]) for a in spec.axes if a != "T"}
+    params = _params(spec, point)
+    temps = sub.T.values.astype(float)
+    fig, ax = plt.subplots()
+    ax.plot(temps, mean, "o", label=r"exact: linearised Eqs. (6), (8)")
+    units = theory.units_mismatch(params)
+    rate = spec.settings.get("rate", "exact")
+    if not units and rate == "exact":
+        low = temps[temps <= 0.1]
+        if low.size:
+            ax.plot(low, [theory.xi_low_t(T, params["alpha"], params["a"]) for T in low], "-",
+                    label=r"Eq. (23) corrected: $1/\sqrt{2 b T_1}$, $\sim T^{-1/2}$")
+            ax.plot(low, [theory.xi_low_t_printed(T, params["alpha"], params["a"]) for T in low], ":",
+                    label="Eq. (23) as printed")
+    if not units and rate == "mct":
+        tc = theory.t_c(params["alpha"], params["a"])
+        near = temps[temps > tc]
+        if near.size:
+            ax.plot(near, [theory.xi_mct(T, params["alpha"], params["a"]) for T in near], "-",
+                    label=r"Eq. (16) corrected, $\sim (T - T_c)^{-1/2}$")
+            ax.plot(near, [theory.xi_mct_printed(T, params["alpha"], params["a"]) for T in near], ":",
+                    label="Eq. (16) as printed")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$T$ [energy]")
+    ax.set_ylabel(r"$\xi/\sqrt{m}$")
+    ax.set_title(f"Growing length (rate: {rate})")
+    return _finish(fig, ax, _notes(missing_note(sub), units), where)
+
+
 @_register("arrhenius", "Paper 000 Fig. 3b: Arrhenius plot with the low-T law", "meanfield", ("gamma",))
 def arrhenius_plot(ds, spec, sel):
     sub, where, mean, err, point = _gamma_vs_t(ds, spec, sel)

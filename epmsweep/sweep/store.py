@@ -145,7 +145,8 @@ def layout(spec: SweepSpec, command: str | None = None) -> tuple[xr.Dataset, dic
             own = tuple(len(declared.coords[d].values) for d in out.dims)
             data[prefix + name] = ((*point_dims, *out.dims), da.full(shape + own, fill, dtype=dtype, chunks=-1),
                                    unit_attrs(out.units, out.long_name, out.cell_methods))
-            encoding[prefix + name] = {**_encoding(shard, own, dtype.itemsize * int(np.prod(own))),
+            blocks = tuple(max(n, 1) for n in own)  # an empty output dim (e.g. n_times = 0) still needs a chunk size
+            encoding[prefix + name] = {**_encoding(shard, blocks, dtype.itemsize * int(np.prod(blocks))),
                                        "fill_value": fill, "_FillValue": fill}
 
     string = np.dtypes.StringDType()
