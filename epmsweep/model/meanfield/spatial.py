@@ -43,7 +43,7 @@ NOISE = 1e-8
 
 def _log_mass_slope(solver: StationarySolver, d: float, step: float = 1e-4) -> float:
     """d ln I / d D at D = d (Gamma = 1), by a central difference on the solver's fixed mesh."""
-    return (solver._log_mass(0.0, d * math.exp(step)) - solver._log_mass(0.0, d * math.exp(-step))) / (2.0 * step * d)
+    return (solver.log_mass(0.0, d * math.exp(step)) - solver.log_mass(0.0, d * math.exp(-step))) / (2.0 * step * d)
 
 
 def solve_chain(solvers: list[StationarySolver], alpha: float, spacing: float, log_gamma: np.ndarray,
@@ -65,7 +65,7 @@ def solve_chain(solvers: list[StationarySolver], alpha: float, spacing: float, l
         diffusion = diffusion_of(lg)
         if np.any(diffusion[first:] <= 0.0):
             return None
-        return np.array([lg[i] + solvers[i]._log_mass(0.0, diffusion[i]) for i in range(first, n)])
+        return np.array([lg[i] + solvers[i].log_mass(0.0, diffusion[i]) for i in range(first, n)])
 
     lg = np.array(log_gamma, dtype=float)
     residual = residual_of(lg)

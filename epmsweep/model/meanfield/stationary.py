@@ -185,8 +185,9 @@ class StationarySolver:
         cumulative = np.concatenate([[0.0], np.cumsum(cell_mass)])
         return p, cumulative, tail_rate
 
-    def _log_mass(self, log_gamma: float, diffusion: float | None = None) -> float:
-        """log int P at (Gamma, D = diffusion Gamma): the normalisation Q(Gamma, D) of Sec. III."""
+    def log_mass(self, log_gamma: float, diffusion: float | None = None) -> float:
+        """log int P at (Gamma, D = diffusion Gamma): the normalisation Q(Gamma, D) of Sec. III
+        (public: the spatial chain evaluates it at each site's own D)."""
         p, cumulative, tail_rate = self._solve(log_gamma, diffusion)
         if diffusion is None:
             self._last = (log_gamma, p, cumulative, tail_rate)
@@ -202,8 +203,8 @@ class StationarySolver:
             one, half = ((f(h) - f(-h)) / (2.0 * h) for h in (step, step / 2.0))
             return (4.0 * half - one) / 3.0
 
-        by_d = slope(lambda h: self._log_mass(log_gamma, self.alpha * math.exp(h)))
-        along = slope(lambda h: self._log_mass(log_gamma + h))
+        by_d = slope(lambda h: self.log_mass(log_gamma, self.alpha * math.exp(h)))
+        along = slope(lambda h: self.log_mass(log_gamma + h))
         return by_d, along
 
     def solve(self) -> StationarySolution:
@@ -212,13 +213,13 @@ class StationarySolver:
             return self._renewal()
         lo = (self.log_r_min if math.isfinite(self.log_r_min) else self.log_r_max - 700.0) - 2.0
         hi = self.log_r_max + 2.0
-        if self._log_mass(lo) >= 0.0:
+        if self.log_mass(lo) >= 0.0:
             # Only possible when r vanishes on part of the band (Eq. 10 below T_c):
             # the frozen state, Gamma -> 0, with the limiting profile.
             log_gamma = -math.inf
             _, p, cumulative, tail_rate = self._last
         else:
-            log_gamma = brentq(self._log_mass, lo, hi, xtol=1e-13, rtol=4 * np.finfo(float).eps)
+            log_gamma = brentq(self.log_mass, lo, hi, xtol=1e-13, rtol=4 * np.finfo(float).eps)
             p, cumulative, tail_rate = self._solve(log_gamma)
         norm = 2.0 * (cumulative[-1] + p[-1] / tail_rate)
         return StationarySolution(log_gamma, self.nodes, p / norm, cumulative / norm, tail_rate, self.sigma_c)
