@@ -134,8 +134,20 @@ def test_the_coupling_paper_000s_rule_simulates_is_the_orientation_average(form)
         g = 0.5 * (np.cos(4 * chi) * c_r + np.sin(4 * chi) * s_r) + local
         k = g / abs(g[0, 0])
         samples.append(0.5 * ((k**2).sum() - k[0, 0] ** 2))
-    assert coupling.alpha == pytest.approx(np.mean(samples), abs=3 * np.std(samples) / np.sqrt(len(samples)))
+    assert coupling.alpha() == pytest.approx(np.mean(samples), abs=3 * np.std(samples) / np.sqrt(len(samples)))
+    # kick scale kappa: others get kappa K - (kappa - 1)/(N - 1); the sums over the shifted kernel itself
+    kappa, shift = 0.6, (0.6 - 1.0) / (L * L - 1)
+    scaled, near = [], []
+    for chi in rng.uniform(0.0, np.pi / 2.0, 4000):
+        g = 0.5 * (np.cos(4 * chi) * c_r + np.sin(4 * chi) * s_r) + local
+        k = kappa * g / abs(g[0, 0]) - shift
+        assert k.sum() - k[0, 0] == pytest.approx(1.0)  # the others receive the whole drop
+        scaled.append(0.5 * ((k**2).sum() - k[0, 0] ** 2))
+        near.append(0.25 * (k[1, 0] ** 2 + k[-1, 0] ** 2 + k[0, 1] ** 2 + k[0, -1] ** 2))
+    assert coupling.alpha(kappa) == pytest.approx(np.mean(scaled), abs=3 * np.std(scaled) / np.sqrt(len(scaled)))
+    assert coupling.m(kappa) == pytest.approx(np.mean(near), abs=3 * np.std(near) / np.sqrt(len(near)))
+    assert coupling.kick_scale_for(coupling.alpha(kappa)) == pytest.approx(kappa, rel=1e-12)
     unrotated = mean_field_coupling(eshelby(L, form, "conserved"))[0]
-    assert coupling.alpha > 1.25 * unrotated
+    assert coupling.alpha() > 1.25 * unrotated
     if form == "continuum":
-        assert rule_coupling(64, form).alpha == pytest.approx(0.251, abs=1e-3)
+        assert rule_coupling(64, form).alpha() == pytest.approx(0.251, abs=1e-3)

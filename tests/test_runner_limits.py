@@ -190,3 +190,23 @@ def test_every_compiled_kernel_of_the_package_releases_the_gil():
     assert len(kernels) > 20
     held = [(m, n) for m, n, options in kernels if options.get("inline") != "always" and not options.get("nogil")]
     assert not held
+
+
+def test_kernel_cache_keys_cover_the_source_of_the_numerics(tmp_path):
+    """numba keys a cache by the kernel's own file: the event engine's cached ``advance`` would
+    keep running a model's old ``relax`` overload after that model's module changed (it did,
+    while this was written: a stale overload counted drops in the wrong slot and the run never
+    ended). The key now carries a hash of every source file of ``epmsweep.model``, which changes
+    with any file's content."""
+    import shutil
+
+    from epmsweep.model import events
+    from epmsweep.model.jit import source_hash
+
+    for version, text in (("v1", "x = 1\n"), ("v2", "x = 2\n")):
+        (tmp_path / version / "sub").mkdir(parents=True)
+        (tmp_path / version / "sub" / "a.py").write_text(text)
+        shutil.copy(__file__, tmp_path / version / "b.py")
+    assert source_hash(tmp_path / "v1") != source_hash(tmp_path / "v2")
+    key = events.advance._cache._index_key((), events.advance.targetctx.codegen())
+    assert key[-1] == source_hash()

@@ -14,6 +14,7 @@ to the user's selection, or to their first value; the title says which.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -27,10 +28,10 @@ import xarray as xr  # noqa: E402
 from epmsweep.analysis import fits  # noqa: E402
 from epmsweep.analysis.ctrw import ctrw_from_store  # noqa: E402
 from epmsweep.analysis.selection import (  # noqa: E402
-    done_mean, longest_reliable_lag, missing_note, parameter, select, unsettled)
+    done_mean, longest_reliable_lag, missing_note, parameter, point_parameters, select, unsettled)
 from epmsweep.analysis.store_fits import fit_store  # noqa: E402
 from epmsweep.model.meanfield import theory  # noqa: E402
-from epmsweep.model.meanfield.fokker_planck import solve_stationary  # noqa: E402
+from epmsweep.model.meanfield.fokker_planck import growing_length, solve_stationary  # noqa: E402
 from epmsweep.sweep.spec import SweepSpec  # noqa: E402
 
 
@@ -258,6 +259,94 @@ def growing_length_plot(ds, spec, sel):
     ax.set_ylabel(r"$\xi/\sqrt{m}$")
     ax.set_title(f"Growing length (rate: {rate})")
     return _finish(fig, ax, _notes(missing_note(sub), units), where)
+
+
+# ---- paper 000's rule on the lattice against the mean field ----------------------------------
+def _lattice_against_mean_field(ds, spec, sel):
+    """The slice over T, the replica means of gamma and of the coupling the rule simulated,
+    and the point's model parameters with the physical ones of the mean field."""
+    sub, where = select(ds, spec, ("T",), sel)
+    gamma, gamma_err = done_mean(sub.gamma, sub.status)
+    alpha, _ = done_mean(sub.alpha_simulated, sub.status)
+    return sub, where, gamma, gamma_err, alpha.values, point_parameters(sub, spec)
+
+
+#: Finite-size margin of the lattice Gamma against the FP at the simulated alpha (measured
+#: at L = 16 and 32 from T = 1 to 0.3: within 2%, tests/test_lattice_coupling.py).
+LATTICE_FP_MARGIN = 0.02
+
+
+@_register("gamma-lattice-fp", "Paper 000 on the lattice: Gamma(T) of the baron-biroli rule against the "
+           "Fokker-Planck Gamma at the alpha the rule simulates", "lattice", ("gamma", "alpha_simulated"))
+def gamma_lattice_fp(ds, spec, sel):
+    """The lattice's Gamma(T) and the stationary FP (Eq. 8, exact rate) at each temperature's
+    simulated alpha (replica mean); the note names the highest T below which they part by
+    more than 3 standard errors plus the 2% finite-size margin."""
+    sub, where, gamma, err, alphas, params = _lattice_against_mean_field(ds, spec, sel)
+    temps = sub.T.values.astype(float)
+    fp = np.array([solve_stationary({**params, "T": T, "alpha": a}).gamma if np.isfinite(a) else np.nan
+                   for T, a in zip(temps, alphas)])
+    fig, ax = plt.subplots()
+    ax.errorbar(temps, gamma, yerr=err.fillna(0), fmt="o", label="lattice (baron-biroli)")
+    ax.plot(temps, fp, "s-", mfc="none", label=r"FP, exact $\nu$, at the simulated $\alpha$")
+    parted = np.abs(gamma.values - fp) > 3 * err.fillna(0).values + LATTICE_FP_MARGIN * fp
+    note = ""
+    if parted.any():
+        below = temps[parted].max()
+        ax.axvspan(temps.min() / 1.2, below * 1.05, color="0.92", zorder=0, label="lattice and FP part")
+        note = f"the lattice parts from the mean field at T <= {below:g} (beyond 3 s.e. + {LATTICE_FP_MARGIN:.0%})"
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$T$ [energy]")
+    ax.set_ylabel(r"$\Gamma$ [$1/\tau$]")
+    alpha_range = f"{np.nanmin(alphas):.3g}" if np.nanmax(alphas) - np.nanmin(alphas) < 0.01 * np.nanmax(alphas) \
+        else f"{np.nanmin(alphas):.3g} to {np.nanmax(alphas):.3g}"
+    ax.set_title(rf"Lattice against mean field, simulated $\alpha$ = {alpha_range}, L = {params['L']:g}")
+    return _finish(fig, ax, _notes(missing_note(sub), note), where)
+
+
+@_register("xi-lattice", "Paper 000 Secs. V C, VI C on the lattice: the activity's correlation length against the "
+           "mean field's xi at the simulated alpha and m", "lattice", ("xi_activity", "alpha_simulated", "m_simulated"))
+def xi_lattice(ds, spec, sel):
+    """xi_activity(T) (second-moment length of the activity field, lattice spacings; errors
+    from the replicas' scatter, or a single replica's jackknife) with a power-law fit over the
+    colder half of the temperatures, against the mean field's exact xi
+    (linearised Eqs. 6, 8) and the corrected Eq. (23) at each temperature's simulated alpha,
+    in lattice spacings through the simulated m (xi = (xi/sqrt(m)) sqrt(m))."""
+    sub, where, _, _, alphas, params = _lattice_against_mean_field(ds, spec, sel)
+    xi, xi_err = done_mean(sub.xi_activity, sub.status)
+    jackknife, _ = done_mean(sub.xi_activity_err, sub.status)  # one replica: its own (jackknife) error
+    xi_err = xi_err.fillna(jackknife)
+    m, _ = done_mean(sub.m_simulated, sub.status)
+    temps = sub.T.values.astype(float)
+    exact = np.array([growing_length({**params, "T": T, "alpha": a}).xi * math.sqrt(mm)
+                      if np.isfinite(a) and mm > 0 else np.nan for T, a, mm in zip(temps, alphas, m.values)])
+    fig, ax = plt.subplots()
+    ax.errorbar(temps, xi, yerr=xi_err.fillna(0), fmt="o", label=r"lattice: $\xi$ of the activity")
+    ax.plot(temps, exact, "s-", mfc="none", label=r"mean field, exact (Eqs. 6, 8) $\times\sqrt{m}$")
+    low = temps <= 0.1
+    if low.any() and not theory.units_mismatch(params):
+        ax.plot(temps[low], [theory.xi_low_t(T, a, params["a"]) * math.sqrt(mm)
+                             for T, a, mm in zip(temps[low], alphas[low], m.values[low])], "--",
+                label=r"Eq. (23) corrected $\times\sqrt{m}$, $\sim T^{-1/2}$")
+    note = ""
+    ok = np.isfinite(xi.values) & np.isfinite(xi_err.values) & (xi_err.values > 0)
+    cold = ok & (temps <= np.median(temps[ok])) if ok.sum() >= 3 else np.zeros_like(ok)
+    if cold.sum() >= 3:
+        logs = np.log(xi.values[cold])
+        (slope, intercept), cov = np.polyfit(np.log(temps[cold]), logs, 1, w=xi.values[cold] / xi_err.values[cold],
+                                             cov="unscaled")
+        line = np.geomspace(temps[cold].min(), temps[cold].max(), 20)
+        ax.plot(line, np.exp(intercept) * line**slope, "k:",
+                label=rf"fit $\propto T^{{-\nu}}$: $\nu$ = {-slope:.2f} $\pm$ {math.sqrt(cov[0, 0]):.2f} (Eq. 24: 1/2)")
+    else:
+        note = "too few temperatures with a finite xi for the low-T fit"
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$T$ [energy]")
+    ax.set_ylabel(r"$\xi$ [lattice spacings]")
+    ax.set_title(f"Growing length on the lattice, L = {params['L']:g}")
+    return _finish(fig, ax, _notes(missing_note(sub), note), where)
 
 
 @_register("arrhenius", "Paper 000 Fig. 3b: Arrhenius plot with the low-T law", "meanfield", ("gamma",))

@@ -47,6 +47,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+import epmsweep.model.jit  # noqa: F401  (kernels' cache keys cover the package's source)
 from epmsweep.model.histogram import UniformBins, uniform_slot
 from epmsweep.model.rules import Paper000Rule, barrier_scalar, draw_y, nu_scalar
 

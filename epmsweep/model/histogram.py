@@ -9,6 +9,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+import epmsweep.model.jit  # noqa: F401  (kernels' cache keys cover the package's source)
+
 
 def uniform_bins(lo: float, hi: float, n: int) -> np.ndarray:
     """``n + 1`` equally spaced edges on ``[lo, hi]``."""

@@ -11,6 +11,13 @@ own source file only, so an edited user rule would silently run its old code.
 arguments are all types of this package or plain numba types; the others compile afresh
 in each process.
 
+numba keys a kernel's cache by its own source file and bytecode only, so a kernel whose
+callees or overloads live in another module (the event engine calls each model's
+``relax`` overload) would load stale machine code after that module changed -- after an
+upgrade, or with a shared ``NUMBA_CACHE_DIR``. Importing this module adds a hash of the
+source of all of ``epmsweep.model`` to the cache key of every kernel of the package
+(:func:`source_hash`): any change to the numerics recompiles them all, once.
+
 Kernels are compiled with ``nogil=True``: they touch no Python object, and a kernel that
 releases the GIL lets the command line's stop watchdog run while it holds the main
 thread for minutes (``--cluster sync``), so a Ctrl-C still stops the sweep at once.
@@ -18,17 +25,46 @@ thread for minutes (``--cluster sync``), so a Ctrl-C still stops the sweep at on
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from numba import typeof
 from numba.core import types
+from numba.core.caching import Cache
 from numba.core.registry import CPUDispatcher
 
 _PACKAGE = __name__.split(".")[0] + "."
+_MODEL_ROOT = Path(__file__).parent
+
+
+@functools.lru_cache(maxsize=4)
+def source_hash(root: Path = _MODEL_ROOT) -> str:
+    """SHA-256 of the relative paths and contents of every .py file under ``root``."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+_numba_index_key = Cache._index_key
+
+
+def _index_key_with_source(self: Cache, sig: Any, codegen: Any) -> Any:
+    """numba's cache key, plus :func:`source_hash` for the package's own kernels."""
+    key = _numba_index_key(self, sig, codegen)
+    if getattr(self._py_func, "__module__", "").startswith(_PACKAGE):
+        return (*key, source_hash())
+    return key
+
+
+Cache._index_key = _index_key_with_source
 
 
 def _own(t: types.Type) -> bool:

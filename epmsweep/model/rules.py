@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+import epmsweep.model.jit  # noqa: F401  (kernels' cache keys cover the package's source)
 from epmsweep.model.core import Coord, Field, InvalidInput, Value
 from epmsweep.model.histogram import bin_centres, uniform_bins
 

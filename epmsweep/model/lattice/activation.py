@@ -25,6 +25,8 @@ import math
 from typing import NamedTuple
 
 from numba import njit
+
+import epmsweep.model.jit  # noqa: F401  (kernels' cache keys cover the package's source)
 from numba.extending import overload
 
 

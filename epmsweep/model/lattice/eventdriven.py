@@ -8,6 +8,14 @@ chi (App. A): sigma_j += d G_chi(r_j - r_i) / |G_chi(0)|, so the relaxing site l
 exactly on sigma_new. G_chi = (cos 4chi C + sin 4chi S)/2 + local
 (:func:`epmsweep.model.lattice.propagator.orientation_harmonics`); the mean stress is conserved.
 
+The coupling this simulates (Eq. A5 averaged over chi, :func:`~epmsweep.model.lattice.propagator.rule_coupling`)
+is alpha = 0.251 <d^2> (L = 64), with <d^2> the mean-square drop, measured here. A kick
+scale kappa gives the others d (kappa K_chi - (kappa - 1)/(N - 1)), K_chi = G_chi/|G_chi(0)|:
+the relaxing site still lands on sigma_new, the mean stress is still conserved, and alpha
+scales as kappa^2 (up to O(1/N)). Setting ``coupling = "alpha"`` tunes kappa during the
+burn-in so that the simulated alpha is the parameter ``alpha`` (the mean field's
+coupling), then holds it for the measurement.
+
 Event-driven and exact: the lattice is a system of the event engine
 (:mod:`epmsweep.model.events`, thinning, direct and ``auto``); every event updates the
 whole stress field, O(N).
@@ -16,7 +24,8 @@ whole stress field, O(N).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -28,8 +37,8 @@ from epmsweep.model.core import Value
 from epmsweep.model.events import METHODS, EngineParams
 from epmsweep.model.histogram import UniformBins, density, edge_slot, log_edges
 from epmsweep.model.jit import bind
-from epmsweep.model.lattice.observables import TimeCorrelations
-from epmsweep.model.lattice.propagator import orientation_harmonics
+from epmsweep.model.lattice.observables import ActivityStructure, TimeCorrelations
+from epmsweep.model.lattice.propagator import RuleCoupling, orientation_harmonics, rule_coupling
 from epmsweep.model.rules import Paper000Rule, stress_edges
 from epmsweep.model.run_length import Chunk, RunLength, burn_in, measure, run_length_results
 
@@ -52,6 +61,9 @@ class LatticeSites(NamedTuple):
     last_event: np.ndarray  # float64[N]: time of each site's last relaxation (-1: none yet)
     psi_edges: np.ndarray  # waiting-time bins and counts (edge_slot layout)
     psi_counts: np.ndarray
+    kick: np.ndarray  # float64[2]: the kick scale kappa and the others' uniform share (kappa - 1)/(N - 1)
+    drops: np.ndarray  # float64[3]: sums of d^2 and d^4 over the drops d, and their number (the driver resets it)
+    site_events: np.ndarray  # float64[L, L]: relaxations of each site in the current activity window
 
 
 @overload(events.relax)
@@ -60,8 +72,14 @@ def _relax(system, j, old, new, t, rng, measuring):
         return None
 
     def impl(system, j, old, new, t, rng, measuring):
-        if measuring and system.last_event[j] >= 0.0:
-            system.psi_counts[edge_slot(t - system.last_event[j], system.psi_edges)] += 1.0
+        if measuring:
+            if system.last_event[j] >= 0.0:
+                system.psi_counts[edge_slot(t - system.last_event[j], system.psi_edges)] += 1.0
+            system.site_events.ravel()[j] += 1.0
+        d2 = (old - new) ** 2
+        system.drops[0] += d2
+        system.drops[1] += d2 * d2
+        system.drops[2] += 1.0
         system.last_event[j] = t
         redistribute(system, j, new, rng.random() * 0.5 * math.pi)
 
@@ -70,14 +88,17 @@ def _relax(system, j, old, new, t, rng, measuring):
 
 @njit(cache=True, nogil=True)
 def redistribute(system, j, new, chi):
-    """Site j's stress becomes ``new``; the drop goes to every site with the kernel of
-    orientation angle chi, normalised so that site j itself loses exactly the drop."""
+    """Site j's stress becomes ``new``; the drop d goes to every other site as d (kappa K -
+    c), K the kernel of orientation angle chi normalised to K(0) = -1, c the uniform share
+    that keeps the others' total at d (the mean stress conserved)."""
     sigma, c_r, s_r, loc_r = system.sigma, system.c_r, system.s_r, system.loc_r
     L = sigma.shape[0]
     xj, yj = j // L, j % L
     c4, s4 = 0.5 * math.cos(4 * chi), 0.5 * math.sin(4 * chi)
     g0 = c4 * c_r[0, 0] + s4 * s_r[0, 0] + loc_r[0, 0]
-    scale = (sigma[xj, yj] - new) / -g0
+    drop = sigma[xj, yj] - new
+    scale = system.kick[0] * drop / -g0
+    shift = system.kick[1] * drop
     for x in range(L):
         dx = x - xj
         if dx < 0:
@@ -86,17 +107,98 @@ def redistribute(system, j, new, chi):
             dy = y - yj
             if dy < 0:
                 dy += L
-            sigma[x, y] += scale * (c4 * c_r[dx, dy] + s4 * s_r[dx, dy] + loc_r[dx, dy])
+            sigma[x, y] += scale * (c4 * c_r[dx, dy] + s4 * s_r[dx, dy] + loc_r[dx, dy]) - shift
     sigma[xj, yj] = new
+
+
+#: coupling = "alpha": <d^2> is calibrated at fixed kappa to this relative standard error,
+#: and kappa re-tuned until it changes by less than it, at most _CALIBRATION_ROUNDS times.
+CALIBRATION_REL_ERR = 0.01
+_CALIBRATION_ROUNDS = 4
+
+
+class KickTuner:
+    """The kick scale of a run: fixed (``coupling = "kernel"``: the parameter ``kick_scale``), or
+    tuned (``"alpha"``) so that alpha = coupling.alpha(kappa) <d^2> is the parameter ``alpha``.
+
+    Tuning: during the burn-in kappa is set after each chunk from <d^2> over the latter half
+    of the chunks so far; then it is calibrated: <d^2> is measured at fixed kappa to
+    :data:`CALIBRATION_REL_ERR` and kappa re-set from it, until kappa changes by less than
+    that (<d^2> depends on kappa only through the stress distribution, weakly: this
+    fixed-point iteration settles in one or two rounds). The measurement runs at that kappa
+    and reports the alpha it simulated."""
+
+    def __init__(self, system: LatticeSites, coupling: RuleCoupling, params: Mapping[str, Value],
+                 settings: Mapping[str, Value]):
+        self.system, self.coupling = system, coupling
+        self.target = float(params["alpha"]) if settings["coupling"] == "alpha" else None
+        self.chunks: list[np.ndarray] = []
+        self.set(1.0 if self.target is not None else float(params["kick_scale"]))
+
+    @property
+    def kappa(self) -> float:
+        return float(self.system.kick[0])
+
+    def set(self, kappa: float) -> None:
+        self.system.kick[:] = kappa, (kappa - 1.0) / (self.coupling.n_sites - 1)
+
+    def take_drops(self) -> np.ndarray:
+        """(sum of d^2, sum of d^4, number of events) since the last call."""
+        taken = self.system.drops.copy()
+        self.system.drops[:] = 0.0
+        return taken
+
+    def after_burn_chunk(self) -> None:
+        self.chunks.append(self.take_drops())
+        if self.target is not None:
+            self._retune(sum(self.chunks[len(self.chunks) // 2:], np.zeros(3)))
+
+    def _retune(self, drops: np.ndarray) -> float:
+        """Set kappa from the drops' <d^2>; the relative change of kappa."""
+        if drops[2] == 0:
+            return math.inf
+        old = self.kappa
+        self.set(self.coupling.kick_scale_for(self.target / (drops[0] / drops[2])))
+        return abs(self.kappa / old - 1.0) if old > 0 else math.inf
+
+    def calibrate(self, run_chunk: Callable[[], None]) -> None:
+        """Re-tune kappa from drops measured at fixed kappa (see the class docstring);
+        ``run_chunk()`` advances the run by one more burn-in chunk."""
+        if self.target is None:
+            return
+        for _ in range(_CALIBRATION_ROUNDS):
+            self.take_drops()
+            while _rel_err_of_mean_square(self.system.drops) > CALIBRATION_REL_ERR:
+                run_chunk()
+            if self._retune(self.take_drops()) < CALIBRATION_REL_ERR:
+                return
+
+    def results(self) -> dict[str, float]:
+        """The measurement's <d^2> and the alpha and m (Eq. A5) simulated with it."""
+        total, _, n = self.take_drops()
+        msd = total / n if n else math.nan
+        return {"mean_square_drop": msd, "alpha_simulated": self.coupling.alpha(self.kappa) * msd,
+                "m_simulated": self.coupling.m(self.kappa) * msd, "kick_scale_used": self.kappa}
+
+
+def _rel_err_of_mean_square(drops: np.ndarray) -> float:
+    """Relative standard error of <d^2> from (sum d^2, sum d^4, n) (events independent)."""
+    s2, s4, n = drops
+    if n < 2 or s2 == 0:
+        return math.inf
+    mean = s2 / n
+    return math.sqrt(max(s4 / n - mean * mean, 0.0) / n) / mean
 
 
 def simulate_events(params: Mapping[str, Value], settings: Mapping[str, Value], rng: np.random.Generator) -> dict:
     """One point of paper 000's rule: Gamma, its windows, P(sigma), the waiting-time density
-    psi, C_sigma; run lengths fixed or auto (:mod:`epmsweep.model.run_length`)."""
+    psi, C_sigma, the coupling simulated and the activity's correlation length; run lengths
+    fixed or auto (:mod:`epmsweep.model.run_length`)."""
     L = int(params["L"])
     n_sites = L * L
     rule = Paper000Rule.from_params(params)
-    c_r, s_r, loc_r = orientation_harmonics(L, str(settings["propagator"]))
+    form = str(settings["propagator"])
+    c_r, s_r, loc_r = orientation_harmonics(L, form)
     if settings["initial"] == "cold":
         sigma = np.zeros((L, L))
     else:  # the randomly oriented kernel leaves only the mean stress frozen: start it at 0
@@ -106,8 +208,9 @@ def simulate_events(params: Mapping[str, Value], settings: Mapping[str, Value], 
     s_edges = stress_edges(settings)
     engine = EngineParams(method, SWITCH_ACTIVITY, 0.0, UniformBins.from_edges(s_edges))  # the kernel carries the drop
     psi_edges = log_edges(float(settings["psi_min"]), float(settings["psi_max"]), int(settings["psi_bins"]))
-    system = LatticeSites(sigma, c_r, s_r, loc_r, np.full(n_sites, -1.0), psi_edges,
-                          np.zeros(psi_edges.size + 1))
+    system = LatticeSites(sigma, c_r, s_r, loc_r, np.full(n_sites, -1.0), psi_edges, np.zeros(psi_edges.size + 1),
+                          np.zeros(2), np.zeros(3), np.zeros((L, L)))
+    kicks = KickTuner(system, rule_coupling(L, form), params, settings)
     state = events.new_state(sigma, engine)
     probes = rng.choice(n_sites, size=int(settings["n_probes"]), replace=False)
 
@@ -119,20 +222,43 @@ def simulate_events(params: Mapping[str, Value], settings: Mapping[str, Value], 
         n_events, span = state.counters[events.EVENTS] - e0, state.clock[events.TIME] - t0
         return Chunk(span, n_events / n_sites, n_events, n_sites * span)
 
+    def burn_chunk(t: float) -> Chunk:
+        chunk = advance(t, False)
+        kicks.after_burn_chunk()
+        return chunk
+
     length = RunLength.from_settings(settings)
-    burn = burn_in(lambda t: advance(t, False), length, _BURN_CHUNK)
+    burn = burn_in(burn_chunk, length, _BURN_CHUNK)
+    calibrated = [burn.length]
+
+    def calibration_chunk() -> None:
+        calibrated[0] += _BURN_CHUNK
+        advance(calibrated[0], False)
+
+    kicks.calibrate(calibration_chunk)
+    kicks.take_drops()
+    burn = replace(burn, length=calibrated[0])
     interval = float(settings["sample_interval"])
     corr = TimeCorrelations(0, probes.size, int(settings["lag_levels"]), interval, 1, float(L))
+    activity = ActivityStructure(L, int(settings["activity_modes"]), int(settings["n_windows"]))
+    activity_window = float(settings["activity_window"]) / burn.rate if burn.rate > 0 else math.inf
     empty = np.zeros((0, 2))
-    samples = [0]
+    done = [0, 0]  # samples taken, activity windows closed
 
     def measure_to(t: float) -> Chunk:
         ran = Chunk()
-        while (samples[0] + 1) * interval <= t * (1 + 1e-12):
-            samples[0] += 1
-            ran += advance(burn.length + samples[0] * interval, True)
-            corr.sample(empty, empty, sigma.ravel()[probes])
-        return ran + advance(burn.length + t, True)
+        while True:
+            next_sample, next_window = (done[0] + 1) * interval, (done[1] + 1) * activity_window
+            if min(next_sample, next_window) > t * (1 + 1e-12):
+                return ran + advance(burn.length + t, True)
+            ran += advance(burn.length + min(next_sample, next_window), True)
+            if next_sample <= next_window:
+                done[0] += 1
+                corr.sample(empty, empty, sigma.ravel()[probes])
+            if next_window <= next_sample:
+                done[1] += 1
+                activity.add(system.site_events)
+                system.site_events[:] = 0.0
 
     meas = measure(measure_to, length, int(settings["n_windows"]), burn.rate, interval)
     return {
@@ -144,5 +270,7 @@ def simulate_events(params: Mapping[str, Value], settings: Mapping[str, Value], 
         "p_sigma": density(state.hist, s_edges),
         "psi": density(system.psi_counts, psi_edges),
         "c_sigma": corr.results()["c_sigma"],
+        **kicks.results(),
+        **activity.results(activity_window),
         **run_length_results(burn, meas),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+import epmsweep.model.jit  # noqa: F401  (kernels' cache keys cover the package's source)
 from epmsweep.model.histogram import uniform_slot
 
 DRIFT, VMAX, EXCESS, ONE_BIN = 0, 1, 2, 3  # slots of the thinning bins' bound (transitions.Binning)

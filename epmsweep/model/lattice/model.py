@@ -17,7 +17,11 @@ Setting ``rules`` picks the dynamics:
   barrier K (sigma_c - |sigma|)^a, rate nu/tau, stress redrawn from y(sigma), drop
   spread by a randomly oriented Eshelby kernel (:mod:`epmsweep.model.lattice.eventdriven`).
   The finite-dimensional model of the mean-field theory; it has no tracers (its
-  outputs are Gamma, its windows, P(sigma), psi and C_sigma).
+  outputs are Gamma, its windows, P(sigma), psi, C_sigma, the coupling alpha and m it
+  simulates, and the activity's structure factor and correlation length). Setting
+  ``coupling``: ``"kernel"`` spreads the drop with the kernel times the parameter
+  ``kick_scale`` (1: paper 000's rule); ``"alpha"`` tunes the kick scale so that the
+  simulated alpha is the parameter ``alpha``, as in the mean-field models.
 
 What paper 002 leaves unstated is explicit here:
 
@@ -69,7 +73,7 @@ from epmsweep.model.lattice.eventdriven import simulate_events
 from epmsweep.model.lattice.observables import BLOCK, lag_grid, wave_numbers
 from epmsweep.model.lattice.propagator import DISPLACEMENT_PER_STRAIN, FORMS, Q0_MODES
 from epmsweep.model.lattice.stepped import simulate_time_stepped, steps_per
-from epmsweep.model.rules import RULE_PARAMETERS, stress_coord
+from epmsweep.model.rules import PHYSICAL_PARAMETERS, RULE_PARAMETERS, stress_coord
 from epmsweep.model.run_length import RunLength, run_length_outputs, run_length_settings
 
 
@@ -146,6 +150,11 @@ LATTICE_PARAMETERS: dict[str, Field] = {
     "tau": replace(RULE_PARAMETERS["tau"], doc="time unit: strain rate eps0/(strain_divisor tau) (paper 002); "
                                                "relaxation rate nu/tau (paper 000)"),
     **{name: RULE_PARAMETERS[name] for name in ("a", "K", "sigma_c", "sigma_0")},
+    "kick_scale": Field(1.0, "baron-biroli with coupling = 'kernel': the others get d (kick_scale K - c) of a drop d, "
+                             "K the kernel normalised to K(0) = -1, c the uniform share conserving the mean stress; "
+                             "alpha scales as kick_scale^2", "1", float, 0.0, None),
+    "alpha": replace(PHYSICAL_PARAMETERS["alpha"], doc="baron-biroli with coupling = 'alpha': the mean-field coupling "
+                                                       "alpha (Eq. A5 of paper 000) the kick scale is tuned to"),
     "target_activity": Field(0.01, "random model only: prescribed mean fraction of active sites (the output "
                                    "`activity` measures it)", "1", float, 0.0, 1.0,
                       lower_open=True, upper_open=True),
@@ -155,6 +164,14 @@ LATTICE_SETTINGS: dict[str, Field] = {
     "rules": Field("ferrero-thermal", "dynamics (choices filled in by register_rule)", kind=str, choices=()),
     "event_method": Field("auto", "baron-biroli: 'auto', 'thinning' (O(1)/proposal) or 'direct' (O(N)/event)", kind=str,
                           choices=("auto", "thinning", "direct")),
+    "coupling": Field("kernel", "baron-biroli: 'kernel' (kicks of the kernel times the parameter kick_scale; 1 is "
+                                "paper 000's rule) or 'alpha' (kick scale tuned during the burn-in so that the "
+                                "simulated coupling is the parameter alpha)", kind=str, choices=("kernel", "alpha")),
+    "activity_window": Field(1.0, "baron-biroli: window of the activity field n_r (relaxations per site) whose "
+                                  "structure gives xi_activity, in relaxation times 1/Gamma (Gamma from the burn-in)",
+                             "1", float, 0.0, None, lower_open=True),
+    "activity_modes": Field(4, "baron-biroli: S_activity(q) at q = 2 pi k/L along the axes for k = 0 .. activity_modes "
+                               "(at most L/2)", "1", int, 1, 64),
     "propagator": Field("continuum", "Eshelby kernel: 'continuum' q or 'lattice' 2 sin(q/2)", kind=str, choices=FORMS),
     "q0_mode": Field("fixed-strain", "q = 0 mode: 'fixed-strain' (G(0) = -1) or 'conserved' mean stress (G(0) = 0)",
                      kind=str, choices=Q0_MODES),
@@ -205,7 +222,7 @@ LATTICE_SETTINGS: dict[str, Field] = {
 register_rule(LatticeRule("ferrero-thermal", "paper 002, Eq. 2", _STEPPED | {"T", "sigma_Y", "Gamma0"}, _thermal))
 register_rule(LatticeRule("ferrero-random", "paper 002's random model", _STEPPED | {"target_activity"}, _random))
 register_rule(LatticeRule("baron-biroli", "paper 000, Eqs. 1-4, event-driven",
-                          frozenset({"L", "T", "tau", "a", "K", "sigma_c", "sigma_0"}), None))
+                          frozenset({"L", "T", "tau", "a", "K", "sigma_c", "sigma_0", "kick_scale", "alpha"}), None))
 
 
 class Lattice(Model):
@@ -218,7 +235,11 @@ class Lattice(Model):
 
     def ignored_parameters(self, settings: Mapping[str, Value]) -> dict[str, str]:
         rule = RULES[str(settings["rules"])]
-        return {name: f"rule {rule.name!r} does not read it" for name in self.parameters if name not in rule.uses}
+        ignored = {name: f"rule {rule.name!r} does not read it" for name in self.parameters if name not in rule.uses}
+        if rule.activation is None:
+            unread = "alpha" if settings["coupling"] == "kernel" else "kick_scale"
+            ignored[unread] = f"coupling = {settings['coupling']!r} does not read it"
+        return ignored
 
     def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
         rule = RULES[str(settings["rules"])]
@@ -238,6 +259,9 @@ class Lattice(Model):
         for lo, hi in (("u_min", "u_max"), ("psi_min", "psi_max"), ("p_sigma_min", "p_sigma_max")):
             if float(settings[lo]) >= float(settings[hi]):
                 raise InvalidInput(f"{lo} = {settings[lo]:g} must be below {hi} = {settings[hi]:g}")
+        if rule.activation is None and 2 * int(settings["activity_modes"]) > int(params["L"]):
+            raise InvalidInput(f"activity_modes = {settings['activity_modes']} exceeds L/2 = {int(params['L']) // 2}: "
+                               f"the activity's structure factor has wave numbers k <= L/2")
         if int(settings["n_probes"]) > int(params["L"]) ** 2:
             raise InvalidInput(f"n_probes = {settings['n_probes']} exceeds the L^2 = {int(params['L']) ** 2} sites")
 
@@ -269,10 +293,28 @@ class Lattice(Model):
                 "psi": Output(("tau_ev",), "float64", "1/time", "density of waiting times between relaxations of a site"),
                 "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary local stress density P(sigma)",
                                   cell_methods=TIME_MEAN),
+                "mean_square_drop": Output((), "float64", "stress^2", "mean-square stress drop <d sigma^2> of the "
+                                           "relaxations", cell_methods=TIME_MEAN),
+                "alpha_simulated": Output((), "float64", "stress^2", "coupling alpha the rule simulates: Eq. (A5) of "
+                                          "paper 000 averaged over the kernel's orientation, times <d sigma^2>"),
+                "m_simulated": Output((), "float64", "stress^2", "coefficient m of Eq. (6) the rule simulates, Eq. (A5), "
+                                      "lattice spacing 1"),
+                "kick_scale_used": Output((), "float64", "1", "kick scale of the measurement (tuned with coupling = "
+                                          "'alpha')"),
+                "s_activity": Output(("k_activity",), "float64", "1", "structure factor of the activity field "
+                                     "(relaxations per site in a window), axes (q, 0) and (0, q)",
+                                     cell_methods=TIME_MEAN),
+                "xi_activity": Output((), "float64", "1", "second-moment correlation length of the activity field, in "
+                                      "lattice spacings (NaN: none positive)"),
+                "xi_activity_err": Output((), "float64", "1", "jackknife standard error of xi_activity"),
+                "activity_window_used": Output((), "float64", "time", "window of the activity field"),
+                "activity_windows": Output((), "int64", "1", "windows of the activity field measured"),
                 **run_length_outputs("time", "gamma"),
             }
             coords = {
                 "window": Coord(np.arange(n_windows), "1", "measurement window index"),
+                "k_activity": Coord(np.arange(int(settings["activity_modes"]) + 1), "1",
+                                    "wave number index of the activity's structure factor: q = 2 pi k / L"),
                 "lag": Coord(lags, "time", "time lag"),
                 "tau_ev": Coord(log_centres(psi_edges), "time", "waiting time (bin centre)"),
                 "sigma": stress_coord(settings),

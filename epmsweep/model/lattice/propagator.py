@@ -171,14 +171,38 @@ def mean_field_coupling(prop: Propagator, mean_square_drop: float = 1.0) -> tupl
 @dataclass(frozen=True)
 class RuleCoupling:
     """Eq. (A5) of paper 000 for the kernel as paper 000's lattice rule applies it, per unit
-    mean-square drop <d sigma^2>, averaged over the kernel's orientation."""
+    mean-square drop <d sigma^2>, averaged over the kernel's orientation, for any kick scale.
 
-    alpha: float  # alpha / <d sigma^2>
-    m: float  # m / <d sigma^2> (lattice spacing 1)
+    With kick scale kappa an event of drop d adds d (kappa K_chi(r) - c) to every other site,
+    c = (kappa - 1)/(N - 1), K_chi = G_chi/|G_chi(0)| (K_chi(0) = -1, sum_{r != 0} K_chi = 1):
+    the relaxing site still lands on its redrawn stress, the others still receive d in all
+    (mean stress conserved), and the kicks' spatial shape is kappa times the kernel's."""
+
+    others_sq: float  # < sum_{r != 0} K_chi(r)^2 >_chi
+    nn_sq: float  # < sum_{nearest neighbours} K_chi^2 >_chi
+    nn_sum: float  # < sum_{nearest neighbours} K_chi >_chi
+    n_sites: int
     self_min: float  # the range of the self term G_chi(0) over orientations chi
     self_max: float
 
+    def alpha(self, kick_scale: float = 1.0) -> float:
+        """alpha/<d sigma^2> = (1/2) sum_{r != 0} <(kappa K - c)^2> = (kappa^2 others_sq -
+        (kappa^2 - 1)/(N - 1))/2, using sum_{r != 0} K = 1."""
+        return 0.5 * (kick_scale**2 * self.others_sq - (kick_scale**2 - 1.0) / (self.n_sites - 1))
 
+    def m(self, kick_scale: float = 1.0) -> float:
+        """m/<d sigma^2> = (1/4) sum_nn <(kappa K - c)^2> (lattice spacing 1)."""
+        c = (kick_scale - 1.0) / (self.n_sites - 1)
+        return 0.25 * (kick_scale**2 * self.nn_sq - 2.0 * kick_scale * c * self.nn_sum + 4.0 * c * c)
+
+    def kick_scale_for(self, alpha_per_drop: float) -> float:
+        """The kick scale kappa >= 0 at which alpha/<d sigma^2> = ``alpha_per_drop`` (0 when even
+        kappa = 0, the drop shared evenly, couples more)."""
+        inv = 1.0 / (self.n_sites - 1)
+        return math.sqrt(max(0.0, (2.0 * alpha_per_drop - inv) / (self.others_sq - inv)))
+
+
+@functools.lru_cache(maxsize=16)
 def rule_coupling(L: int, form: str = "continuum", n_angles: int = 256) -> RuleCoupling:
     """The coupling paper 000's rule simulates on the lattice (``lattice`` model, rules
     ``baron-biroli``): at each event the kernel G_chi of a uniformly random orientation chi
@@ -191,16 +215,19 @@ def rule_coupling(L: int, form: str = "continuum", n_angles: int = 256) -> RuleC
     to -0.43 for the continuum form). Dividing by it keeps the relaxing site on its
     redrawn stress and the mean stress conserved at every event, at the price of kicks
     that are larger when |G_chi(0)| is small: the averaged alpha (0.251 <d sigma^2> at
-    L = 64) exceeds the unrotated kernel's (0.194, :func:`mean_field_coupling`)."""
+    L = 64, kick scale 1) exceeds the unrotated kernel's (0.194, :func:`mean_field_coupling`)."""
     c_r, s_r, local = orientation_harmonics(L, form)
-    alphas, ms, selves = [], [], []
+    others, nn_sq, nn_sum, selves = [], [], [], []
     for chi in np.arange(n_angles) * (0.5 * math.pi / n_angles):
         g = 0.5 * (math.cos(4 * chi) * c_r + math.sin(4 * chi) * s_r) + local
         k = g / abs(g[0, 0])
-        alphas.append(0.5 * float((k**2).sum() - k[0, 0] ** 2))
-        ms.append(0.25 * float(k[1, 0] ** 2 + k[-1, 0] ** 2 + k[0, 1] ** 2 + k[0, -1] ** 2))
+        nn = np.array([k[1, 0], k[-1, 0], k[0, 1], k[0, -1]])
+        others.append(float((k**2).sum() - k[0, 0] ** 2))
+        nn_sq.append(float((nn**2).sum()))
+        nn_sum.append(float(nn.sum()))
         selves.append(float(g[0, 0]))
-    return RuleCoupling(float(np.mean(alphas)), float(np.mean(ms)), min(selves), max(selves))
+    return RuleCoupling(float(np.mean(others)), float(np.mean(nn_sq)), float(np.mean(nn_sum)), L * L,
+                        min(selves), max(selves))
 
 
 def quadrupole_amplitude(g_r: np.ndarray, radii: np.ndarray, width: float = 0.5) -> np.ndarray:

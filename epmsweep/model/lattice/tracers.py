@@ -9,6 +9,8 @@ import math
 
 from numba import njit
 
+import epmsweep.model.jit  # noqa: F401  (kernels' cache keys cover the package's source)
+
 
 @njit(cache=True, nogil=True)
 def move_tracers(tracers, values):
