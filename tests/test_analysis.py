@@ -279,3 +279,19 @@ def test_the_growing_length_figure_of_a_fokker_planck_store(tmp_path):
     assert float(exact.get_ydata()[0]) == pytest.approx(float(corrected.get_ydata()[0]), rel=3e-3)
     assert float(corrected.get_ydata()[0]) / float(printed.get_ydata()[0]) == pytest.approx(1.181, abs=2e-3)
     plt.close(fig)
+
+
+def test_the_growing_length_figure_of_a_spatially_coupled_fp_store(tmp_path):
+    """A meanfield-fp-spatial sweep over T: the figure draws the decay length measured on each
+    pinned chain (the store's xi_fit) next to the linearisation's xi, which it meets within 1%
+    (1% pin), and the corrected Eq. (23) at T <= 0.1."""
+    ds = epmsweep.run({"model": "meanfield-fp-spatial", "axes": {"T": [0.01, 0.5]}},
+                      out=tmp_path / "sp.zarr", cluster="sync", progress=False)
+    assert "xi-spatial" in epmsweep.figure_kinds(ds)
+    fig = epmsweep.figure(ds, "xi-spatial")
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    fitted = lines["spatial FP: decay of the perturbed profile"]
+    np.testing.assert_array_equal(fitted.get_ydata(), ds.xi_fit.isel(replica=0).values)
+    np.testing.assert_allclose(fitted.get_ydata(), lines["exact: linearised Eqs. (6), (8)"].get_ydata(), rtol=0.01)
+    assert any(label.startswith("Eq. (23) corrected") for label in lines)
+    plt.close(fig)

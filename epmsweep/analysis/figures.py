@@ -223,21 +223,11 @@ def relaxation_time(ds, spec, sel):
     return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
-@_register("xi", "Paper 000 Secs. V C, VI C: the growing length xi(T), exact, with Eqs. (16) and (23)",
-           "meanfield-fp", ("xi",))
-def growing_length_plot(ds, spec, sel):
-    """xi/sqrt(m) of the store (the exact linearisation, one value per temperature) against the
-    corrected closed forms and the printed ones: Eq. (23) at low T for the exact rate, Eq. (16)
-    near T_c for the rate of Eq. (10)."""
-    sub, where = select(ds, spec, ("T",), sel)
-    mean, _ = done_mean(sub.xi, sub.status)
-    point = {a: float(sub[a]) for a in spec.axes if a != "T"}
-    params = _params(spec, point)
-    temps = sub.T.values.astype(float)
-    fig, ax = plt.subplots()
-    ax.plot(temps, mean, "o", label=r"exact: linearised Eqs. (6), (8)")
+def _xi_closed_forms(ax, temps: np.ndarray, params: dict, rate: str) -> str:
+    """The corrected and printed closed forms of xi/sqrt(m) in their regimes: Eq. (23) at
+    T <= 0.1 for the exact rate, Eq. (16) above T_c for the rate of Eq. (10). Returns the
+    units note (the closed forms need the paper's units)."""
     units = theory.units_mismatch(params)
-    rate = spec.settings.get("rate", "exact")
     if not units and rate == "exact":
         low = temps[temps <= 0.1]
         if low.size:
@@ -257,7 +247,39 @@ def growing_length_plot(ds, spec, sel):
     ax.set_yscale("log")
     ax.set_xlabel(r"$T$ [energy]")
     ax.set_ylabel(r"$\xi/\sqrt{m}$")
+    return units
+
+
+@_register("xi", "Paper 000 Secs. V C, VI C: the growing length xi(T), exact, with Eqs. (16) and (23)",
+           "meanfield-fp", ("xi",))
+def growing_length_plot(ds, spec, sel):
+    """xi/sqrt(m) of the store (the exact linearisation, one value per temperature) against the
+    corrected closed forms and the printed ones: Eq. (23) at low T for the exact rate, Eq. (16)
+    near T_c for the rate of Eq. (10)."""
+    sub, where = select(ds, spec, ("T",), sel)
+    mean, _ = done_mean(sub.xi, sub.status)
+    rate = spec.settings.get("rate", "exact")
+    fig, ax = plt.subplots()
+    ax.plot(sub.T.values, mean, "o", label=r"exact: linearised Eqs. (6), (8)")
+    units = _xi_closed_forms(ax, sub.T.values.astype(float), point_parameters(sub, spec), rate)
     ax.set_title(f"Growing length (rate: {rate})")
+    return _finish(fig, ax, _notes(missing_note(sub), units), where)
+
+
+@_register("xi-spatial", "Paper 000 Secs. V C, VI C: the decay length measured on the spatially coupled FP "
+           "against the exact xi and Eqs. (16), (23)", "meanfield-fp-spatial", ("xi_fit", "xi_linear"))
+def spatial_length_plot(ds, spec, sel):
+    """The decay length of the perturbed chain's profile (Eq. 8 at each site, coupled by Eq. 6)
+    against the linearisation's xi at the same T and the closed forms."""
+    sub, where = select(ds, spec, ("T",), sel)
+    fitted, _ = done_mean(sub.xi_fit, sub.status)
+    linear, _ = done_mean(sub.xi_linear, sub.status)
+    rate = spec.settings.get("rate", "exact")
+    fig, ax = plt.subplots()
+    ax.plot(sub.T.values, linear, "-", color="0.4", label=r"exact: linearised Eqs. (6), (8)")
+    ax.plot(sub.T.values, fitted, "o", mfc="none", label="spatial FP: decay of the perturbed profile")
+    units = _xi_closed_forms(ax, sub.T.values.astype(float), point_parameters(sub, spec), rate)
+    ax.set_title(f"Growing length on the spatially coupled FP (rate: {rate})")
     return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
