@@ -287,8 +287,7 @@ def spatial_length_plot(ds, spec, sel):
 def _lattice_against_mean_field(ds, spec, sel):
     """The slice over T, the replica means of gamma and of the coupling the rule simulated,
     and the point's model parameters with the physical ones of the mean field."""
-    sub, where = select(ds, spec, ("T",), sel)
-    gamma, gamma_err = done_mean(sub.gamma, sub.status)
+    sub, where, gamma, gamma_err, _ = _gamma_vs_t(ds, spec, sel)
     alpha, _ = done_mean(sub.alpha_simulated, sub.status)
     return sub, where, gamma, gamma_err, alpha.values, point_parameters(sub, spec)
 

@@ -149,8 +149,9 @@ class KickTuner:
         return taken
 
     def after_burn_chunk(self) -> None:
-        self.chunks.append(self.take_drops())
+        drops = self.take_drops()
         if self.target is not None:
+            self.chunks.append(drops)
             self._retune(sum(self.chunks[len(self.chunks) // 2:], np.zeros(3)))
 
     def _retune(self, drops: np.ndarray) -> float:

@@ -217,9 +217,10 @@ class ActivityStructure:
     def results(self, window: float) -> dict[str, np.ndarray | float]:
         """S(q_k), xi (NaN where S(0) <= S(q_1): no positive correlation length) and its
         jackknife error, the window length and the number of windows."""
-        s, xi2 = self._estimate(self.power.sum(0), self.totals.sum(0))
+        power, totals = self.power.sum(0), self.totals.sum(0)
+        s, xi2 = self._estimate(power, totals)
         used = [b for b in range(self.blocks) if self.totals[b, 0] > 0]
-        leave_out = np.array([self._estimate(self.power.sum(0) - self.power[b], self.totals.sum(0) - self.totals[b])[1]
+        leave_out = np.array([self._estimate(power - self.power[b], totals - self.totals[b])[1]
                               for b in used]) if len(used) >= 2 else np.array([math.nan])
         xi2_err = math.sqrt((len(used) - 1) * float(np.mean((leave_out - leave_out.mean()) ** 2)))
         xi = math.sqrt(xi2) if xi2 > 0 else math.nan
