@@ -155,3 +155,17 @@ def test_the_lattice_against_mean_field_figures(tmp_path):
     np.testing.assert_allclose(mean_field.get_ydata(), expected, rtol=1e-9)
     assert any(label.startswith("fit") for label in lines)
     plt.close(fig)
+
+
+def test_the_summary_table_of_a_lattice_store_leads_with_gamma(tmp_path):
+    """The table after a run lists outputs in the model's declared order, not the store's
+    alphabetical one: with the activity's outputs a baron-biroli store's table at 80 columns
+    showed activity_window_used and activity_windows and left gamma out."""
+    import epmsweep
+    from epmsweep.analysis.summary import scalar_table
+
+    epmsweep.run({"model": "lattice", "axes": {"T": [0.5, 1.0]}, "parameters": {"L": 8},
+                  "settings": {"rules": "baron-biroli", "n_probes": 8}}, out=tmp_path / "t.zarr", cluster="sync",
+                 progress=False)
+    table = scalar_table(tmp_path / "t.zarr", width=80)
+    assert table.header[2] == "gamma [1/time]" and "gamma" not in table.left_out

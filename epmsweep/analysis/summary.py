@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from epmsweep.model.core import InvalidInput
 from epmsweep.model.run_length import run_length_outputs
 from epmsweep.sweep.cf import shown_units
 from epmsweep.sweep.shard_io import BOOKKEEPING
+from epmsweep.sweep.spec import SweepSpec
 
 #: How long a point ran and whether it was stationary: after the physics, when there is room.
 DIAGNOSTICS = tuple(run_length_outputs("time", "the observable"))
@@ -48,14 +50,26 @@ def _cell(values: np.ndarray, errors: np.ndarray | None, integer: bool) -> str:
     return f"{mean:.4g}"
 
 
+def _declared_order(ds: xr.Dataset) -> dict[str, int]:
+    """Each output's place in its model's declaration (the store lists its arrays
+    alphabetically); empty when the store's model cannot be loaded here."""
+    try:
+        spec = SweepSpec.from_json(ds.attrs["spec"])
+        return {name: i for i, name in enumerate(spec.model_instance().outputs(spec.settings).variables)}
+    except (KeyError, InvalidInput):
+        return {}
+
+
 def scalar_table(path: str | Path, width: int = 80, max_rows: int = 40) -> SummaryTable:
     """Every grid point (at most ``max_rows``) with the scalar outputs that fit in ``width``
-    columns, in the model's order; headers carry units."""
+    columns, in the model's order (the main observable first), run-length diagnostics last;
+    headers carry units."""
     ds = xr.open_zarr(path)
     axes = [d for d in ds.status.dims if d != "replica"]
     scalars = [v for v in ds.data_vars if ds[v].dims == ds.status.dims and v not in BOOKKEEPING]
     outputs = [v for v in scalars if not (v.endswith(ERROR_SUFFIX) and v[:-len(ERROR_SUFFIX)] in scalars)]
-    outputs.sort(key=lambda v: v in DIAGNOSTICS)  # stable: the model's order otherwise
+    declared = _declared_order(ds)
+    outputs.sort(key=lambda v: (v in DIAGNOSTICS, declared.get(v, len(declared))))
     done = (ds.status == 1).load()
     n_done = done.sum("replica")
     sizes = [ds.sizes[a] for a in axes]
