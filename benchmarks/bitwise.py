@@ -6,9 +6,11 @@ recording the fingerprints before it and comparing after it:
     python benchmarks/bitwise.py --write benchmarks/bitwise_reference.json   # before
     python benchmarks/bitwise.py --check benchmarks/bitwise_reference.json   # after
 
-The checked-in reference was written on 2026-12-01 (AMD EPYC, numpy 2.4, numba 0.68.1)
-after the lattice's rate-field stepper; on other builds a few outputs differ in the last
-bits, so write a reference on your own machine before a refactor.
+The checked-in reference was written on 2026-12-02 (AMD EPYC, numpy 2.4, numba 0.68.1)
+after the activity's correlation length of the event-driven rule (whose measurement now
+also stops at each activity window's end: the thinning and direct clocks restart there,
+memoryless, so the same law with other random draws); on other builds a few outputs
+differ in the last bits, so write a reference on your own machine before a refactor.
 
 Each case runs ``get_model(name).run(params, settings, seed)`` (exactly what a sweep
 worker writes into the store) and hashes the raw bytes, dtype and shape of every output.
