@@ -84,7 +84,7 @@ def test_relaxation_conserves_mass_and_reaches_the_stationary_state():
     relax = Relaxation(rate_profile("exact", params), 0.11, 1.0, 1.0, 1.0)
     for t in (0.1, 1.0, 10.0, 100.0):
         relax.gamma_at(t)
-        assert 2.0 * relax.volume @ relax.p == pytest.approx(1.0, abs=1e-10)  # round-off only
+        assert 2.0 * relax.p[0] @ relax.volume == pytest.approx(1.0, abs=1e-10)  # round-off only
     assert relax.gamma_at(1e3) == pytest.approx(solve_stationary(params).gamma, rel=2e-4)
 
 

@@ -20,6 +20,15 @@ the stationary profile found by Newton's method on ln Gamma_i (tridiagonal Jacob
 ln|dGamma| over ``fit_from`` to ``fit_to`` xi of the linear theory, corrected for the lattice:
 a chain with spacing h decays as exp(-2 asinh(h/(2 xi)) i)), ``xi_linear`` the linear
 theory's value, so their ratio says where the linearisation holds.
+
+Time-dependent (``hot-region`` with ``n_times`` > 0): the chain starts in the homogeneous
+stationary state at T, the region is heated to T_region at t = 0, and Eq. (5) is integrated
+at every site with D_i(t) of Eq. (6) (:mod:`epmsweep.model.meanfield.relaxation`):
+``gamma_xt`` is the activity profile at log-spaced times (units of the homogeneous
+relaxation time 1/Gamma), ``xi_t`` the decay length fitted to it as to the stationary
+profile -- how the perturbation spreads, until it reaches the stationary profile. Heating
+makes the region's activity jump at once, so the contrast must be small enough for the
+jump to be carried by Eq. (6) at this spacing (D > 0 at the region's edge).
 """
 
 from __future__ import annotations
@@ -31,14 +40,20 @@ import numpy as np
 from scipy.linalg import solve_banded
 
 from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, OutputSpec, Value
-from epmsweep.model.meanfield.fokker_planck import stationary_solver
+from epmsweep.model.meanfield.fokker_planck import relaxation_times, stationary_solver
 from epmsweep.model.meanfield.growing_length import length_of
+from epmsweep.model.meanfield.rates import rate_profile
+from epmsweep.model.meanfield.relaxation import Relaxation
 from epmsweep.model.meanfield.stationary import StationarySolver
 from epmsweep.model.rules import PHYSICAL_PARAMETERS
 
 PERTURBATIONS = ("pinned", "hot-region")
 #: Residuals (of ln Gamma I(D)) below this are the round-off of the sites' solvers.
 NOISE = 1e-8
+#: While the heated region's change spreads, sites where it is below this fraction of its
+#: largest value are not fitted (it has not reached them; the stationary profile falls to
+#: exp(-8) = 3e-4 of it at the default fit_to = 8 xi).
+SPREAD_FLOOR = 1e-5
 
 
 def _log_mass_slope(solver: StationarySolver, d: float, step: float = 1e-4) -> float:
@@ -103,16 +118,35 @@ def solve_chain(solvers: list[StationarySolver], alpha: float, spacing: float, l
     raise InvalidInput(f"the chain did not converge in {max_steps} Newton steps (residual {np.max(np.abs(residual)):.2g})")
 
 
-def decay_length(x: np.ndarray, excess: np.ndarray, lo: float, hi: float, spacing: float) -> float:
+def decay_length(x: np.ndarray, excess: np.ndarray, lo: float, hi: float, spacing: float, floor: float = 0.0) -> float:
     """The continuum decay length of ``excess`` ~ exp(-x/xi) fitted over lo <= x <= hi (at
-    least 3 sites), corrected for the chain's spacing (its modes decay as exp(-2 asinh(h/(2 xi)) x/h))."""
-    chosen = (x >= lo) & (x <= hi) & (np.abs(excess) > 0)
+    least 3 sites with |excess| > ``floor``), corrected for the chain's spacing (its modes
+    decay as exp(-2 asinh(h/(2 xi)) x/h))."""
+    chosen = (x >= lo) & (x <= hi) & (np.abs(excess) > floor)
     if chosen.sum() < 3:
         return math.nan
     rate = -np.polyfit(x[chosen], np.log(np.abs(excess[chosen])), 1)[0]  # per unit length
     if rate <= 0:
         return math.nan
     return spacing / (2.0 * math.sinh(rate * spacing / 2.0))
+
+
+def _after_heating(params: Mapping[str, Value], region: int, n: int, spacing: float, times: np.ndarray) -> np.ndarray:
+    """Activities (times, 1 + n): column 0 the homogeneous state's Gamma of the time-dependent
+    scheme, then each site's Gamma(t) after the first ``region`` sites are heated to T_region
+    at t = 0 from that state; ``times`` in units of its 1/Gamma."""
+    p = {k: float(params[k]) for k in PHYSICAL_PARAMETERS}
+    hot, bulk = rate_profile("exact", {**p, "T": float(params["T_region"])}), rate_profile("exact", p)
+    chain = Relaxation([hot] * region + [bulk] * (n - region), p["alpha"], p["sigma_c"], p["sigma_0"], p["tau"],
+                       coupling=1.0 / spacing**2)
+    density, gamma = chain.stationary(site=n - 1)
+    chain.p[:] = density
+    try:
+        return np.array([[gamma, *chain.activities_at(t / gamma)] for t in times])
+    except ValueError:
+        raise InvalidInput(f"T_region = {params['T_region']:g}: heating the region at once makes its activity jump "
+                           f"more than Eq. (6) can carry at spacing {spacing:.3g} sqrt(m) (a site's D would turn "
+                           "negative at the region's edge); use a T_region closer to T or a larger spacing") from None
 
 
 class MeanFieldFokkerPlanckSpatial(Model):
@@ -140,6 +174,11 @@ class MeanFieldFokkerPlanckSpatial(Model):
                         lower_open=True),
         "log_rate_step": Field(0.01, "largest change of log(nu) per mesh cell of each site's solver", "1", float, 1e-4,
                                0.5),
+        "n_times": Field(0, "hot-region: log-spaced times of the relaxation after the region is heated at t = 0 "
+                            "(0: the stationary profile only)", "1", int, 0, 10_000),
+        "t_min": Field(0.1, "first time of gamma_xt, in units of the homogeneous relaxation time 1/Gamma", "1", float,
+                       0.0, None, lower_open=True),
+        "t_max": Field(100.0, "last time of gamma_xt, in units of 1/Gamma", "1", float, 0.0, None, lower_open=True),
     }
 
     def check(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> None:
@@ -147,6 +186,11 @@ class MeanFieldFokkerPlanckSpatial(Model):
             raise InvalidInput("alpha = 0: no diffusion, no coupling between sites and no length; use alpha > 0")
         if float(settings["fit_to"]) <= float(settings["fit_from"]):
             raise InvalidInput(f"fit_to = {settings['fit_to']:g} must be > fit_from = {settings['fit_from']:g}")
+        if int(settings["n_times"]) > 0 and settings["perturbation"] != "hot-region":
+            raise InvalidInput(f"n_times = {settings['n_times']} with perturbation = {settings['perturbation']!r}: "
+                               "the time-dependent chain heats a region; use perturbation = 'hot-region' or n_times = 0")
+        if int(settings["n_times"]) > 0 and float(settings["t_max"]) <= float(settings["t_min"]):
+            raise InvalidInput(f"t_max = {settings['t_max']:g} must be > t_min = {settings['t_min']:g}")
         if settings["perturbation"] == "hot-region" and int(settings["region"]) >= int(settings["n_sites"]) - 3:
             raise InvalidInput(f"region = {settings['region']} leaves fewer than 3 of the n_sites = "
                                f"{settings['n_sites']} outside it")
@@ -166,8 +210,15 @@ class MeanFieldFokkerPlanckSpatial(Model):
                 "xi_fit": Output((), "float64", "1", "decay length measured on the chain's profile, in units of "
                                                      "sqrt(m) (continuum value; NaN: no decay to fit)"),
                 "newton_steps": Output((), "int64", "1", "Newton steps of the chain's solution"),
+                "gamma_xt": Output(("time", "site"), "float64", "1/time", "activity along the chain at each time after "
+                                                                        "the region is heated (Eqs. 5, 6)"),
+                "xi_t": Output(("time",), "float64", "1", "decay length fitted to gamma_xt as xi_fit to the stationary "
+                                                         "profile, in units of sqrt(m) (NaN: the change has not "
+                                                         "spread over the fitted range)"),
             },
-            coords={"site": Coord(np.arange(n), "1", "site of the chain")},
+            coords={"site": Coord(np.arange(n), "1", "site of the chain"),
+                    "time": Coord(relaxation_times(settings) if int(settings["n_times"]) else np.empty(0), "1",
+                                  "time since the region was heated, in units of the homogeneous 1/Gamma")},
         )
 
     def _run(self, params: dict[str, Value], settings: dict[str, Value], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -204,8 +255,12 @@ class MeanFieldFokkerPlanckSpatial(Model):
                 done, steps = T_step, steps + taken
         x = np.arange(n) * spacing
         origin = x[max(edge - 1, 0)]
-        excess = np.exp(lg - log_gamma) - 1.0
-        fitted = decay_length(x - origin, excess, float(settings["fit_from"]) * xi, float(settings["fit_to"]) * xi,
-                              spacing)
+        lo, hi = float(settings["fit_from"]) * xi, float(settings["fit_to"]) * xi
+        fitted = decay_length(x - origin, np.exp(lg - log_gamma) - 1.0, lo, hi, spacing)
+        times = relaxation_times(settings) if int(settings["n_times"]) else np.empty(0)
+        gamma_xt = _after_heating(params, edge, n, spacing, times) if times.size else np.empty((0, n + 1))
+        excess_t = gamma_xt[:, 1:] / gamma_xt[:, :1] - 1.0  # against the time-dependent scheme's own homogeneous Gamma
+        xi_t = [decay_length(x - origin, excess, lo, hi, spacing, floor=SPREAD_FLOOR * np.max(np.abs(excess)))
+                for excess in excess_t]
         return {"gamma_x": np.exp(lg), "x": x, "gamma": math.exp(log_gamma), "xi_linear": xi, "xi_fit": fitted,
-                "newton_steps": steps}
+                "newton_steps": steps, "gamma_xt": gamma_xt[:, 1:], "xi_t": np.array(xi_t, dtype=float)}
