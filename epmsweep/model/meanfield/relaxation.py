@@ -1,14 +1,14 @@
 """Time-dependent mean-field Fokker-Planck equation, Eq. (5) of paper 000, at one site or at
-each site of a 1-D chain.
+each site of a chain or grid.
 
     dP_i/dt = D_i(t) P_i'' - r_i(sigma) P_i + Gamma_i(t) y(sigma),   Gamma_i(t) = int r_i P_i,
-    D_i(t) = m (Gamma_{i+1} - 2 Gamma_i + Gamma_{i-1}) / h^2 + alpha Gamma_i       (Eq. 6)
+    D_i(t) = m (lap Gamma)_i + alpha Gamma_i                                       (Eq. 6)
 
 from an initial density (the Gaussian of App. E by default), giving Gamma_i(t). One site
 (the mean field, D = alpha Gamma) is the relaxation towards the stationary state of
-Eq. (8); a chain (``coupling`` = m/h^2 > 0, zero gradient of Gamma at both ends, each site
-with its own rate r_i, e.g. its own temperature) is the time-dependent version of the
-spatially coupled equation of :mod:`epmsweep.model.meanfield.spatial`.
+Eq. (8); sites coupled by a discrete Laplacian (:mod:`epmsweep.model.meanfield.grid`, m = 1,
+each site with its own rate r_i, e.g. its own temperature) are the time-dependent version of
+the spatially coupled equation of :mod:`epmsweep.model.meanfield.spatial`.
 
 Discretisation: P is even, so the half-line 0 <= sigma <= L is used, with
 L = sigma_c + 6 max(sigma_c, sqrt(alpha r_max tau)) (beyond which the initial
@@ -20,7 +20,7 @@ Euler, fully implicit: at given D_i the rank-one coupling Gamma_i y = y (w_i . P
 solved by Sherman-Morrison on top of the site's tridiagonal operator
 (:func:`~epmsweep.model.meanfield.tridiagonal.solve_tridiagonal_rows`, all sites in one
 call), and the D_i = D(Gamma) of Eq. (6) by Newton's method on the sites' activities (a
-tridiagonal system over the sites). Steps are chosen by step doubling: a step of length h
+sparse system over the sites). Steps are chosen by step doubling: a step of length h
 is compared with two of length h/2 (density in L1 and Gamma, relative tolerance ``rtol``,
 the worst site).
 """
@@ -31,8 +31,9 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.linalg import solve_banded
+from scipy import sparse
 from scipy.optimize import brentq
+from scipy.sparse.linalg import spsolve
 
 from epmsweep.model.meanfield.rates import RateProfile
 from epmsweep.model.meanfield.stationary import build_mesh
@@ -53,7 +54,8 @@ class Relaxation:
     docstring); call :meth:`gamma_at` (one site) or :meth:`activities_at` with increasing times."""
 
     def __init__(self, profile: RateProfile | Sequence[RateProfile], alpha: float, sigma_c: float, sigma_0: float,
-                 tau: float, initial: str = "gaussian", rtol: float = 1e-5, coupling: float = 0.0):
+                 tau: float, initial: str = "gaussian", rtol: float = 1e-5,
+                 laplacian: sparse.csr_matrix | None = None):
         profiles = [profile] if isinstance(profile, RateProfile) else list(profile)
         distinct = list({id(p): p for p in profiles}.values())
         r_max = max(float(np.max(p(np.linspace(0.0, sigma_c, 1001)))) for p in distinct)
@@ -63,7 +65,9 @@ class Relaxation:
         inside_near = sigma_c - sigma_c * np.geomspace(1e-5, 0.05, 60)
         outside = np.linspace(sigma_c, length, 1201)
         x = np.unique(np.concatenate([*band, inside_near[inside_near > 0], near, outside]))
-        self.x, self.alpha, self.rtol, self.coupling = x, alpha, rtol, coupling
+        self.x, self.alpha, self.rtol = x, alpha, rtol
+        self.laplacian = sparse.csr_matrix((len(profiles), len(profiles))) if laplacian is None else laplacian
+        self._d_diffusion = sparse.csc_matrix(self.laplacian + alpha * sparse.identity(len(profiles)))  # dD/dGamma
         h = np.diff(x)
         self.h = h
         self.volume = np.concatenate([[h[0] / 2], (h[:-1] + h[1:]) / 2, [h[-1] / 2]])
@@ -86,9 +90,8 @@ class Relaxation:
         return np.einsum("ij,ij->i", self.weight, self.p if p is None else p)
 
     def diffusion(self, gamma: np.ndarray) -> np.ndarray:
-        """D_i of Eq. (6) on the chain (zero gradient at both ends); alpha Gamma at one site."""
-        padded = np.concatenate([gamma[:1], gamma, gamma[-1:]])
-        return self.coupling * (padded[2:] - 2.0 * gamma + padded[:-2]) + self.alpha * gamma
+        """D_i of Eq. (6) (m = 1); alpha Gamma at one site."""
+        return self._d_diffusion @ gamma
 
     def _solve(self, diffusion: np.ndarray, decay: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         """(V decay + D_i A) X_i = rhs_i per site: A the finite-volume diffusion operator
@@ -117,8 +120,7 @@ class Relaxation:
         lagged D of an explicit coupling would limit the step to ~ h^2/(m Gamma))."""
         gamma = self.activities(p)
         rhs = np.stack([self.volume * p / dt, np.broadcast_to(self.source, p.shape)], axis=-1)
-        lower, upper = np.zeros(gamma.size), np.zeros(gamma.size)
-        lower[1:] = upper[:-1] = self.coupling
+        identity = sparse.identity(gamma.size, format="csc")
         for _ in range(_NEWTON_STEPS):
             d = self.diffusion(gamma)
             if np.any(d < 0.0):  # D = 0 is the mean field at alpha = 0
@@ -137,22 +139,11 @@ class Relaxation:
             moved = self._solve(d, 1.0 / dt + self.rate,
                                 np.stack([self._diffusion_operator(base), self._diffusion_operator(resp)], axis=-1))
             slope = (-self.activities(moved[..., 0]) + consistent * 2.0 / dt * (moved[..., 1] @ self.volume)) / denominator
-            # (I - diag(slope) dD/dGamma) delta = change, dD/dGamma tridiagonal over the sites
-            bands = np.zeros((3, gamma.size))
-            bands[0, 1:] = -slope[:-1] * upper[:-1]
-            bands[1] = 1.0 - slope * self._self_coupling(gamma.size)
-            bands[2, :-1] = -slope[1:] * lower[1:]
-            gamma = gamma + solve_banded((1, 1), bands, change)
+            # (I - diag(slope) dD/dGamma) delta = change
+            gamma = gamma + np.atleast_1d(spsolve(identity - sparse.diags(slope) @ self._d_diffusion, change))
             if np.any(gamma <= 0.0):
                 break
         raise _NotConverged
-
-    def _self_coupling(self, n: int) -> np.ndarray:
-        """dD_i/dGamma_i of Eq. (6) on the chain (an end site has one neighbour)."""
-        ends = np.zeros(n)
-        ends[0] += 1.0
-        ends[-1] += 1.0
-        return self.alpha - 2.0 * self.coupling + self.coupling * ends
 
     def stationary(self, site: int = 0) -> tuple[np.ndarray, float]:
         """The homogeneous stationary state of Eq. (8) of this scheme for the rate of ``site``:

@@ -41,10 +41,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_banded
 from scipy.optimize import brentq
 
 from epmsweep.model.meanfield.rates import RateProfile
+from epmsweep.model.meanfield.tridiagonal import solve_tridiagonal_rows
 from epmsweep.model.rules import y_cdf_abs, y_norm
 
 #: Narrowest mesh cell, relative to sigma_c.
@@ -158,40 +158,55 @@ class StationarySolver:
         self.log_r_max = math.log(r_all.max())
         self._last: tuple[float, np.ndarray, np.ndarray, float] | None = None
 
-    # -- one linear solve at given log Gamma ------------------------------
-    def _solve(self, log_gamma: float, diffusion: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-        """P at the nodes (unnormalised), its cumulative mass and the tail rate for activity
-        Gamma and D = ``diffusion`` Gamma (default: alpha Gamma, the homogeneous state)."""
-        alpha, h = (self.alpha if diffusion is None else diffusion), self.h
+    # -- linear solves at given log Gamma ----------------------------------
+    def _solve_many(self, log_gamma: float, diffusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For activity Gamma and each D = ``diffusion`` Gamma (one row each): P at the nodes
+        (unnormalised), the cells' masses and the tail rate. All rows in one call of the
+        tridiagonal kernel (the spatially coupled chain and grid evaluate every site at once)."""
+        h = self.h
+        per_d = 1.0 / diffusion[:, None]
         c = np.exp(np.minimum(self.log_r - log_gamma, _C_CAP_LOG))
-        z = np.sqrt(c / alpha) * h
+        z = np.sqrt(c * per_d) * h
         z_over_sinh, z_coth, half, g = _cell_functions(z)
         off = z_over_sinh / h  # coupling of the two nodes of a cell
         diag_cell = z_coth / h
-        source = self.y_avg / alpha * h * half  # particular-solution flux at each cell end
-        tail_rate = math.sqrt(math.exp(-log_gamma) / (alpha * self.tau))  # 1/sqrt(alpha Gamma tau)
-        m = self.nodes.size
-        ab = np.zeros((3, m))
-        ab[0, 1:] = -off
-        ab[2, :-1] = -off
-        ab[1, :-1] += diag_cell
-        ab[1, 1:] += diag_cell
-        ab[1, -1] += tail_rate
-        rhs = np.zeros(m)
-        rhs[:-1] += source
-        rhs[1:] += source
-        p = solve_banded((1, 1), ab, rhs)
-        cell_mass = (p[:-1] + p[1:]) * h * half + self.y_avg / alpha * h**3 * g
-        cumulative = np.concatenate([[0.0], np.cumsum(cell_mass)])
-        return p, cumulative, tail_rate
+        source = self.y_avg * per_d * h * half  # particular-solution flux at each cell end
+        tail_rate = np.sqrt(math.exp(-log_gamma) / (diffusion * self.tau))  # 1/sqrt(D tau)
+        shape = (diffusion.size, self.nodes.size)
+        diag, lower, upper, rhs = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros((*shape, 1))
+        diag[:, :-1] += diag_cell
+        diag[:, 1:] += diag_cell
+        diag[:, -1] += tail_rate
+        lower[:, 1:] = -off
+        upper[:, :-1] = -off
+        rhs[:, :-1, 0] += source
+        rhs[:, 1:, 0] += source
+        p = solve_tridiagonal_rows(lower, diag, upper, rhs)[..., 0]
+        cell_mass = (p[:, :-1] + p[:, 1:]) * h * half + self.y_avg * per_d * h**3 * g
+        return p, cell_mass, tail_rate
+
+    def _solve(self, log_gamma: float, diffusion: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """P at the nodes (unnormalised), its cumulative mass and the tail rate for activity
+        Gamma and D = ``diffusion`` Gamma (default: alpha Gamma, the homogeneous state)."""
+        p, cell_mass, tail_rate = self._solve_many(log_gamma, np.array([self.alpha if diffusion is None else diffusion]))
+        return p[0], np.concatenate([[0.0], np.cumsum(cell_mass[0])]), float(tail_rate[0])
 
     def log_mass(self, log_gamma: float, diffusion: float | None = None) -> float:
-        """log int P at (Gamma, D = diffusion Gamma): the normalisation Q(Gamma, D) of Sec. III
-        (public: the spatial chain evaluates it at each site's own D)."""
+        """log int P at (Gamma, D = diffusion Gamma): the normalisation Q(Gamma, D) of Sec. III."""
         p, cumulative, tail_rate = self._solve(log_gamma, diffusion)
         if diffusion is None:
             self._last = (log_gamma, p, cumulative, tail_rate)
         return math.log(2.0 * (cumulative[-1] + p[-1] / tail_rate))
+
+    def log_masses(self, diffusion: np.ndarray, block: int = 256) -> np.ndarray:
+        """log int P at Gamma = 1 for each D in ``diffusion`` (Eq. 8 is linear in Gamma at
+        fixed D, so ln int P at (Gamma, D) is ln Gamma plus this): the normalisation of each
+        site of the spatially coupled equation, in blocks of ``block`` sites."""
+        out = np.empty(diffusion.size)
+        for first in range(0, diffusion.size, block):
+            p, cell_mass, tail_rate = self._solve_many(0.0, diffusion[first : first + block])
+            out[first : first + block] = np.log(2.0 * (cell_mass.sum(axis=1) + p[:, -1] / tail_rate))
+        return out
 
     def mass_elasticities(self, log_gamma: float, step: float = 0.02) -> tuple[float, float]:
         """(d ln int P / d ln D at fixed Gamma, d ln int P / d ln Gamma at fixed D/Gamma) at
