@@ -92,11 +92,15 @@ def test_decoupled_sites_relax_each_to_its_own_temperature():
 
 def test_a_region_heated_too_abruptly_is_refused_and_time_needs_a_heated_region():
     """Heating T = 0.1 to 0.12 at once makes the region's activity jump by ~50%, which Eq. (6)
-    at spacing xi/6 cannot carry (D < 0 at its edge): refused, naming the remedy."""
+    at spacing xi/6 cannot carry (D < 0 at its edge): refused, naming the remedy; so are time
+    without a heated region, and a time-dependent grid too large for memory (before any work)."""
     with pytest.raises(InvalidInput, match="jump more than Eq. \\(6\\) can carry"):
         CHAIN.run({**PAPER, "T": 0.1, "T_region": 0.12}, {"perturbation": "hot-region", "n_sites": 40, "n_times": 2})
     with pytest.raises(InvalidInput, match="n_times = 3 with perturbation = 'pinned'"):
         CHAIN.run({**PAPER, "T": 0.1}, {"n_times": 3})
+    with pytest.raises(InvalidInput, match="14400 sites x .* stress nodes needs ~4.7 GB"):
+        CHAIN.run({**PAPER, "T": 0.1, "T_region": 0.1002}, {"geometry": "square", "perturbation": "hot-region",
+                                                            "n_times": 2})
 
 
 def test_the_batched_tridiagonal_solver_agrees_with_lapack():

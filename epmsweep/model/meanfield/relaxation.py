@@ -58,13 +58,7 @@ class Relaxation:
                  laplacian: sparse.csr_matrix | None = None):
         profiles = [profile] if isinstance(profile, RateProfile) else list(profile)
         distinct = list({id(p): p for p in profiles}.values())
-        r_max = max(float(np.max(p(np.linspace(0.0, sigma_c, 1001)))) for p in distinct)
-        length = sigma_c + 6.0 * max(sigma_c, math.sqrt(alpha * max(r_max, 1.0 / tau) * tau))
-        band = [build_mesh(p, sigma_c, log_rate_step=0.05, max_cell=2e-3) for p in distinct]
-        near = sigma_c + sigma_c * np.geomspace(1e-5, 0.05, 60)
-        inside_near = sigma_c - sigma_c * np.geomspace(1e-5, 0.05, 60)
-        outside = np.linspace(sigma_c, length, 1201)
-        x = np.unique(np.concatenate([*band, inside_near[inside_near > 0], near, outside]))
+        x = self.mesh(distinct, alpha, sigma_c, tau)
         self.x, self.alpha, self.rtol = x, alpha, rtol
         self.laplacian = sparse.csr_matrix((len(profiles), len(profiles))) if laplacian is None else laplacian
         self._d_diffusion = sparse.csc_matrix(self.laplacian + alpha * sparse.identity(len(profiles)))  # dD/dGamma
@@ -84,6 +78,18 @@ class Relaxation:
         self.p = np.tile(p / (2.0 * self.volume @ p), (len(profiles), 1))  # (sites, nodes)
         self.t = 0.0
         self.dt = 1e-3 * tau
+
+    @staticmethod
+    def mesh(profiles: Sequence[RateProfile], alpha: float, sigma_c: float, tau: float) -> np.ndarray:
+        """The nodes on 0 <= sigma <= L: each profile's own mesh of the band, refined on both
+        sides of sigma_c, and uniform beyond it (see the module docstring)."""
+        r_max = max(float(np.max(p(np.linspace(0.0, sigma_c, 1001)))) for p in profiles)
+        length = sigma_c + 6.0 * max(sigma_c, math.sqrt(alpha * max(r_max, 1.0 / tau) * tau))
+        band = [build_mesh(p, sigma_c, log_rate_step=0.05, max_cell=2e-3) for p in profiles]
+        near = sigma_c + sigma_c * np.geomspace(1e-5, 0.05, 60)
+        inside_near = sigma_c - sigma_c * np.geomspace(1e-5, 0.05, 60)
+        outside = np.linspace(sigma_c, length, 1201)
+        return np.unique(np.concatenate([*band, inside_near[inside_near > 0], near, outside]))
 
     def activities(self, p: np.ndarray | None = None) -> np.ndarray:
         """Gamma_i = int r_i P_i of each site."""

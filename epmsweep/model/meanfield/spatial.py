@@ -49,7 +49,7 @@ from epmsweep.model.core import Coord, Field, InvalidInput, Model, Output, Outpu
 from epmsweep.model.meanfield.fokker_planck import relaxation_times, stationary_solver
 from epmsweep.model.meanfield.grid import GEOMETRIES, distances, neumann_laplacian
 from epmsweep.model.meanfield.growing_length import length_of
-from epmsweep.model.meanfield.rates import rate_profile
+from epmsweep.model.meanfield.rates import RateProfile, rate_profile
 from epmsweep.model.meanfield.relaxation import Relaxation
 from epmsweep.model.meanfield.stationary import StationarySolver
 from epmsweep.model.rules import PHYSICAL_PARAMETERS
@@ -154,18 +154,20 @@ def _region_sites(n: int, dimensions: int, region: int) -> np.ndarray:
     return index if dimensions == 1 else (index[:, None] & index[None, :]).ravel()
 
 
+def _profiles(params: Mapping[str, Value]) -> tuple[RateProfile, RateProfile]:
+    """The exact rates (Eq. 3) of the heated region and of the rest."""
+    return rate_profile("exact", {**params, "T": params["T_region"]}), rate_profile("exact", params)
+
+
 def _after_heating(params: Mapping[str, Value], hot_sites: np.ndarray, laplacian: sparse.csr_matrix,
                    times: np.ndarray) -> np.ndarray:
     """Activities (times, 1 + sites): column 0 the homogeneous state's Gamma of the
     time-dependent scheme, then each site's Gamma(t) after ``hot_sites`` are heated to
     T_region at t = 0 from that state; ``times`` in units of its 1/Gamma."""
     p = {k: float(params[k]) for k in PHYSICAL_PARAMETERS}
-    hot, bulk = rate_profile("exact", {**p, "T": float(params["T_region"])}), rate_profile("exact", p)
+    hot, bulk = _profiles(params)
     sites = Relaxation([hot if h else bulk for h in hot_sites], p["alpha"], p["sigma_c"], p["sigma_0"], p["tau"],
                        laplacian=laplacian)
-    if sites.p.size > MAX_TIME_DEPENDENT_SIZE:
-        raise InvalidInput(f"n_times = {times.size}: the time-dependent equation on {hot_sites.size} sites x "
-                           f"{sites.x.size} stress nodes needs ~{sites.p.size * 120 / 1e9:.0f} GB; use fewer n_sites")
     density, gamma = sites.stationary(site=hot_sites.size - 1)
     sites.p[:] = density
     try:
@@ -225,6 +227,14 @@ class MeanFieldFokkerPlanckSpatial(Model):
         if settings["perturbation"] == "hot-region" and int(settings["region"]) >= int(settings["n_sites"]) - 3:
             raise InvalidInput(f"region = {settings['region']} leaves fewer than 3 of the n_sites = "
                                f"{settings['n_sites']} outside it")
+        if int(settings["n_times"]) > 0:
+            sites = int(settings["n_sites"]) ** GEOMETRIES[str(settings["geometry"])]
+            nodes = Relaxation.mesh(_profiles(params), float(params["alpha"]), float(params["sigma_c"]),
+                                    float(params["tau"])).size
+            if sites * nodes > MAX_TIME_DEPENDENT_SIZE:
+                raise InvalidInput(f"n_times = {settings['n_times']}: the time-dependent equation on {sites} sites x "
+                                   f"{nodes} stress nodes needs ~{sites * nodes * 120 / 1e9:.1f} GB (at most "
+                                   f"{MAX_TIME_DEPENDENT_SIZE * 120 / 1e9:.1f} GB); use fewer n_sites")
 
     def seconds_per_point(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> float:
         return 2e-3 * int(settings["n_sites"]) ** GEOMETRIES[str(settings["geometry"])] * 8
