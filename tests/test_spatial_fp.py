@@ -1,6 +1,8 @@
-"""The spatially coupled Fokker-Planck chain (Eq. 8 at each site, coupled by Eq. 6) against
-the linearised length xi of paper 000: a local perturbation decays over xi where it is
-small, and the profile departs from the linear theory where it is not."""
+"""The spatially coupled Fokker-Planck equation (Eq. 8, or Eq. 5 in time, at each site of a
+chain or square grid, coupled by Eq. 6) against the linearised length xi of paper 000: a
+local perturbation decays over xi where it is small, and the profile departs from the
+linear theory where it is not; in time, a heated region's change spreads until the
+stationary profile."""
 
 import math
 
