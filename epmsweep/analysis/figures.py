@@ -331,7 +331,7 @@ def gamma_lattice_fp(ds, spec, sel):
 def xi_lattice(ds, spec, sel):
     """xi_activity(T) (second-moment length of the activity field, lattice spacings; errors
     from the replicas' scatter, or a single replica's jackknife) with a power-law fit over the
-    colder half of the temperatures, against the mean field's exact xi
+    colder half of the temperatures (at least three), against the mean field's exact xi
     (linearised Eqs. 6, 8) and the corrected Eq. (23) at each temperature's simulated alpha,
     in lattice spacings through the simulated m (xi = (xi/sqrt(m)) sqrt(m))."""
     sub, where, _, _, alphas, params = _lattice_against_mean_field(ds, spec, sel)
@@ -352,7 +352,8 @@ def xi_lattice(ds, spec, sel):
                 label=r"Eq. (23) corrected $\times\sqrt{m}$, $\sim T^{-1/2}$")
     note = ""
     ok = np.isfinite(xi.values) & np.isfinite(xi_err.values) & (xi_err.values > 0)
-    cold = ok & (temps <= np.median(temps[ok])) if ok.sum() >= 3 else np.zeros_like(ok)
+    coldest = np.flatnonzero(ok)[np.argsort(temps[ok])][: max(3, (int(ok.sum()) + 1) // 2)]  # colder half, >= 3
+    cold = np.isin(np.arange(temps.size), coldest) if ok.sum() >= 3 else np.zeros_like(ok)
     if cold.sum() >= 3:
         logs = np.log(xi.values[cold])
         (slope, intercept), cov = np.polyfit(np.log(temps[cold]), logs, 1, w=xi.values[cold] / xi_err.values[cold],
