@@ -10,7 +10,9 @@ The checked-in reference was written on 2026-12-02 (AMD EPYC, numpy 2.4, numba 0
 after the Fokker-Planck solvers moved to one batched tridiagonal kernel (stationary Gamma
 within 4e-12 of the former LAPACK solves, xi within 2e-9, its finite differences amplifying
 the round-off) and to fully implicit time steps (Gamma(t) within 5e-5 of the former lagged
-D, the lag's own error at rtol = 1e-5), with the spatially coupled model's cases added; on
+D, the lag's own error at rtol = 1e-5), with the spatially coupled model's cases added, and
+after the lattice's time correlations took their samples in blocks (c_sigma and c_u within
+4e-15: the variances' sums in another order; every other output identical); on
 other builds a few outputs differ in the last bits, so write a reference on your own
 machine before a refactor.
 

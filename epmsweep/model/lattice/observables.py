@@ -120,6 +120,27 @@ def _correlate(level, pos, u, sig, rings, sums, box):
         filled[level] += 1
 
 
+@njit(cache=True, nogil=True)
+def _sample_block(pos, u, sig, count, levels, rings, sums, box, moments):
+    """Samples k = 0, 1, ... of ``pos``, ``u`` (samples, tracers, 2) and ``sig`` (samples,
+    probes) in order, ``count`` samples having come before: each enters the levels its index
+    is a multiple of, and ``moments`` (sum u.u, tracers, sum sigma^2, sum sigma, probes)."""
+    for k in range(sig.shape[0]):
+        for m in range(u.shape[1]):
+            moments[0] += u[k, m, 0] * u[k, m, 0] + u[k, m, 1] * u[k, m, 1]
+        moments[1] += u.shape[1]
+        for p in range(sig.shape[1]):
+            moments[2] += sig[k, p] * sig[k, p]
+            moments[3] += sig[k, p]
+        moments[4] += sig.shape[1]
+        spacing = 1
+        for level in range(levels):
+            if (count + k) % spacing:
+                break
+            _correlate(level, pos[k], u[k], sig[k], rings, sums, box)
+            spacing *= BLOCK
+
+
 class TimeCorrelations:
     """MSD, S(q, lag), C_u and C_sigma on the lag grid; see the module docstring."""
 
@@ -133,27 +154,20 @@ class TimeCorrelations:
         self.sums = _Sums(*(np.zeros(n_lags) for _ in range(2)), np.zeros((n_lags, n_q)),
                           *(np.zeros(n_lags) for _ in range(5)))
         self.count = 0
-        self.uu = 0.0
-        self.uu_n = 0
-        self.ss = self.s1 = 0.0
-        self.s_n = 0
-        self._correlate = bind(_correlate, 0, self.rings.pos[0, 0], self.rings.u[0, 0], self.rings.sig[0, 0],
-                               self.rings, self.sums, float(box))
+        self.moments = np.zeros(5)  # sum u.u, tracers, sum sigma^2, sum sigma, probes (over samples)
+        self._sample_block = bind(_sample_block, np.zeros((1, n_tracers, 2)), np.zeros((1, n_tracers, 2)),
+                                  np.zeros((1, n_probes)), 0, levels, self.rings, self.sums, float(box), self.moments)
 
     def sample(self, pos: np.ndarray, u: np.ndarray, sig: np.ndarray) -> None:
         """One sample: tracer positions (unwrapped), their displacement since the last
         sample, and the stresses at the probe sites."""
+        self.sample_block(pos[None], u[None], sig[None])
+
+    def sample_block(self, pos: np.ndarray, u: np.ndarray, sig: np.ndarray) -> None:
+        """Consecutive samples at once (first axis): one call of the kernel for all of them."""
         pos, u, sig = (np.ascontiguousarray(a, dtype=np.float64) for a in (pos, u, sig))  # the bound kernel's types
-        self.uu += float((u * u).sum())
-        self.uu_n += u.shape[0]
-        self.ss += float((sig * sig).sum())
-        self.s1 += float(sig.sum())
-        self.s_n += sig.size
-        for level in range(self.levels):
-            if self.count % BLOCK**level:
-                break
-            self._correlate(level, pos, u, sig, self.rings, self.sums, float(self.box))
-        self.count += 1
+        self._sample_block(pos, u, sig, self.count, self.levels, self.rings, self.sums, float(self.box), self.moments)
+        self.count += sig.shape[0]
 
     def results(self) -> dict[str, np.ndarray]:
         """Estimates per lag (NaN where a lag had no pair of samples yet)."""
@@ -161,10 +175,11 @@ class TimeCorrelations:
         with np.errstate(invalid="ignore", divide="ignore"):
             pairs = np.where(sums.pairs > 0, sums.pairs, np.nan)
             msd = sums.msd / pairs
-            mean_uu = self.uu / self.uu_n if self.uu_n else np.nan
+            uu, n_u, ss, s1, n_s = self.moments
+            mean_uu = uu / n_u if n_u else np.nan
             n = np.where(sums.cs_n > 0, sums.cs_n, np.nan)
-            mean_s = self.s1 / self.s_n if self.s_n else np.nan
-            var_s = self.ss / self.s_n - mean_s**2 if self.s_n else np.nan
+            mean_s = s1 / n_s if n_s else np.nan
+            var_s = ss / n_s - mean_s**2 if n_s else np.nan
             cov = sums.cs_xy / n - (sums.cs_x / n) * (sums.cs_y / n)
             return {
                 "msd": msd,
