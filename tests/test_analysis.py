@@ -295,3 +295,21 @@ def test_the_growing_length_figure_of_a_spatially_coupled_fp_store(tmp_path):
     np.testing.assert_allclose(fitted.get_ydata(), lines["exact: linearised Eqs. (6), (8)"].get_ydata(), rtol=0.01)
     assert any(label.startswith("Eq. (23) corrected") for label in lines)
     plt.close(fig)
+
+
+def test_figure_xi_spreading_draws_each_temperatures_length_in_time(tmp_path):
+    """A heated region (0.2%) spreading in time: the figure draws each point's xi_t over its
+    linear xi against the store's times, and at t = 1e3/Gamma it has reached the stationary
+    decay length (within 1%)."""
+    ds = epmsweep.run({"model": "meanfield-fp-spatial", "axes": {"T": [0.3]},
+                       "parameters": {"T_region": 0.3006},
+                       "settings": {"perturbation": "hot-region", "n_sites": 60, "n_times": 3, "t_max": 1e3}},
+                      out=tmp_path / "spread.zarr", cluster="sync", progress=False)
+    assert "xi-spreading" in epmsweep.figure_kinds(ds)
+    fig = epmsweep.figure(ds, "xi-spreading")
+    line = {line.get_label(): line for line in fig.axes[0].lines}["T = 0.3"]
+    point = ds.isel(replica=0, T=0)
+    np.testing.assert_array_equal(line.get_xdata(), ds.time.values)
+    np.testing.assert_allclose(line.get_ydata(), point.xi_t.values / float(point.xi_linear))
+    assert line.get_ydata()[-1] == pytest.approx(float(point.xi_fit / point.xi_linear), rel=0.01)
+    plt.close(fig)

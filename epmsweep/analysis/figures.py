@@ -283,6 +283,27 @@ def spatial_length_plot(ds, spec, sel):
     return _finish(fig, ax, _notes(missing_note(sub), units), where)
 
 
+@_register("xi-spreading", "Paper 000 Sec. V C in time: the decay length of a heated region's change as it "
+           "spreads, against the stationary xi", "meanfield-fp-spatial", ("xi_t", "xi_linear"))
+def spreading_plot(ds, spec, sel):
+    """xi_t (the decay length fitted to the profile at each time after the region is heated,
+    time-dependent Eqs. 5, 6 at every site) over the linear theory's xi, against t Gamma; one
+    line per temperature."""
+    sub, where = select(ds, spec, ("T",), sel)
+    spread, _ = done_mean(sub.xi_t, sub.status)
+    linear, _ = done_mean(sub.xi_linear, sub.status)
+    fig, ax = plt.subplots()
+    for T in sub.T.values:
+        ax.plot(sub.time.values, spread.sel(T=T) / linear.sel(T=T), "o-", ms=3, label=f"T = {T:g}")
+    ax.axhline(1.0, color="0.4", lw=0.8, label=r"stationary: linearised Eqs. (6), (8)")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$t\,\Gamma$ (since the region was heated)")
+    ax.set_ylabel(r"$\xi(t)/\xi$")
+    ax.set_title("Spreading of a heated region (spatially coupled FP)")
+    empty = "" if sub.time.size else "no times: the store has n_times = 0 (the stationary profile only)"
+    return _finish(fig, ax, _notes(missing_note(sub), empty), where)
+
+
 # ---- paper 000's rule on the lattice against the mean field ----------------------------------
 def _lattice_against_mean_field(ds, spec, sel):
     """The slice over T, the replica means of gamma and of the coupling the rule simulated,
