@@ -288,6 +288,7 @@ def test_the_growing_length_figure_of_a_spatially_coupled_fp_store(tmp_path):
     ds = epmsweep.run({"model": "meanfield-fp-spatial", "axes": {"T": [0.01, 0.5]}},
                       out=tmp_path / "sp.zarr", cluster="sync", progress=False)
     assert "xi-spatial" in epmsweep.figure_kinds(ds)
+    assert "xi-spreading" not in epmsweep.figure_kinds(ds)  # no times: nothing to draw
     fig = epmsweep.figure(ds, "xi-spatial")
     lines = {line.get_label(): line for line in fig.axes[0].lines}
     fitted = lines["spatial FP: decay of the perturbed profile"]

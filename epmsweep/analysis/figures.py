@@ -57,10 +57,11 @@ def _register(name: str, title: str, model: str, needs: tuple[str, ...], plotted
 
 
 def supported(ds: xr.Dataset, spec: SweepSpec) -> list[str]:
-    """Figure kinds this store can draw."""
+    """Figure kinds this store can draw (its model's, with every output they need, none empty:
+    e.g. no ``xi-spreading`` of a store without times)."""
     out = []
     for kind in FIGURES.values():
-        if kind.model != spec.model or any(v not in ds for v in kind.needs):
+        if kind.model != spec.model or any(v not in ds or ds[v].size == 0 for v in kind.needs):
             continue
         if kind.plotted_axis is not None and kind.plotted_axis not in spec.axes:
             continue
@@ -300,8 +301,7 @@ def spreading_plot(ds, spec, sel):
     ax.set_xlabel(r"$t\,\Gamma$ (since the region was heated)")
     ax.set_ylabel(r"$\xi(t)/\xi$")
     ax.set_title("Spreading of a heated region (spatially coupled FP)")
-    empty = "" if sub.time.size else "no times: the store has n_times = 0 (the stationary profile only)"
-    return _finish(fig, ax, _notes(missing_note(sub), empty), where)
+    return _finish(fig, ax, missing_note(sub), where)
 
 
 # ---- paper 000's rule on the lattice against the mean field ----------------------------------
