@@ -100,6 +100,8 @@ def test_a_region_heated_too_abruptly_is_refused_and_time_needs_a_heated_region(
         CHAIN.run({**PAPER, "T": 0.1, "T_region": 0.12}, {"perturbation": "hot-region", "n_sites": 40, "n_times": 2})
     with pytest.raises(InvalidInput, match="n_times = 3 with perturbation = 'pinned'"):
         CHAIN.run({**PAPER, "T": 0.1}, {"n_times": 3})
+    with pytest.raises(InvalidInput, match="n_sites = 1000 with geometry = 'square': at most 500 per side"):
+        CHAIN.run({**PAPER, "T": 0.1}, {"geometry": "square", "n_sites": 1000})
     with pytest.raises(InvalidInput, match="14400 sites x .* stress nodes needs ~4.7 GB"):
         CHAIN.run({**PAPER, "T": 0.1, "T_region": 0.1002}, {"geometry": "square", "perturbation": "hot-region",
                                                             "n_times": 2})

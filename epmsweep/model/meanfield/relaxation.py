@@ -49,6 +49,10 @@ class _NotConverged(Exception):
     """The implicit step's Newton iteration failed: the step is retried shorter."""
 
 
+class NegativeDiffusion(ValueError):
+    """A site's D of Eq. (6) turned negative: the gradient expansion fails for this profile."""
+
+
 class Relaxation:
     """Integrates Eq. (5) on a fixed mesh at one site per rate profile (see the module
     docstring); call :meth:`gamma_at` (one site) or :meth:`activities_at` with increasing times."""
@@ -60,8 +64,8 @@ class Relaxation:
         distinct = list({id(p): p for p in profiles}.values())
         x = self.mesh(distinct, alpha, sigma_c, tau)
         self.x, self.alpha, self.rtol = x, alpha, rtol
-        self.laplacian = sparse.csr_matrix((len(profiles), len(profiles))) if laplacian is None else laplacian
-        self._d_diffusion = sparse.csc_matrix(self.laplacian + alpha * sparse.identity(len(profiles)))  # dD/dGamma
+        coupling = sparse.csr_matrix((len(profiles), len(profiles))) if laplacian is None else laplacian
+        self._d_diffusion = sparse.csc_matrix(coupling + alpha * sparse.identity(len(profiles)))  # dD/dGamma
         h = np.diff(x)
         self.h = h
         self.volume = np.concatenate([[h[0] / 2], (h[:-1] + h[1:]) / 2, [h[-1] / 2]])
@@ -130,7 +134,7 @@ class Relaxation:
         for _ in range(_NEWTON_STEPS):
             d = self.diffusion(gamma)
             if np.any(d < 0.0):  # D = 0 is the mean field at alpha = 0
-                raise ValueError("a site's diffusion coefficient of Eq. (6) turned negative: the gradient expansion "
+                raise NegativeDiffusion("a site's diffusion coefficient of Eq. (6) turned negative: the gradient expansion "
                                  "does not hold for this profile")
             sol = self._solve(d, 1.0 / dt + self.rate, rhs)
             base, resp = sol[..., 0], sol[..., 1]

@@ -50,7 +50,7 @@ from epmsweep.model.meanfield.fokker_planck import relaxation_times, stationary_
 from epmsweep.model.meanfield.grid import GEOMETRIES, distances, neumann_laplacian
 from epmsweep.model.meanfield.growing_length import length_of
 from epmsweep.model.meanfield.rates import RateProfile, rate_profile
-from epmsweep.model.meanfield.relaxation import Relaxation
+from epmsweep.model.meanfield.relaxation import NegativeDiffusion, Relaxation
 from epmsweep.model.meanfield.stationary import StationarySolver
 from epmsweep.model.rules import PHYSICAL_PARAMETERS
 
@@ -61,6 +61,8 @@ NOISE = 1e-8
 #: largest value are not fitted (it has not reached them; the stationary profile falls to
 #: exp(-8) = 3e-4 of it at the default fit_to = 8 xi).
 SPREAD_FLOOR = 1e-5
+#: Largest side of the square grid (the stationary solve's sparse LU grows faster than the sites).
+MAX_SQUARE_SIDE = 500
 #: Largest (sites x sigma nodes) of the time-dependent equation: ~120 bytes each (~2.4 GB).
 MAX_TIME_DEPENDENT_SIZE = 20_000_000
 
@@ -172,7 +174,7 @@ def _after_heating(params: Mapping[str, Value], hot_sites: np.ndarray, laplacian
     sites.p[:] = density
     try:
         return np.array([[gamma, *sites.activities_at(t / gamma)] for t in times])
-    except ValueError:
+    except NegativeDiffusion:
         raise InvalidInput(f"T_region = {params['T_region']:g}: heating the region at once makes its activity jump "
                            "more than Eq. (6) can carry at this spacing (a site's D would turn negative at the "
                            "region's edge); use a T_region closer to T or a larger spacing") from None
@@ -224,6 +226,10 @@ class MeanFieldFokkerPlanckSpatial(Model):
                                "n_times = 0")
         if int(settings["n_times"]) > 0 and float(settings["t_max"]) <= float(settings["t_min"]):
             raise InvalidInput(f"t_max = {settings['t_max']:g} must be > t_min = {settings['t_min']:g}")
+        if settings["geometry"] == "square" and int(settings["n_sites"]) > MAX_SQUARE_SIDE:
+            raise InvalidInput(f"n_sites = {settings['n_sites']} with geometry = 'square': at most {MAX_SQUARE_SIDE} "
+                               f"per side ({MAX_SQUARE_SIDE**2} sites, each with its own Eq. (8) and a row of the "
+                               "sparse Newton system)")
         if settings["perturbation"] == "hot-region" and int(settings["region"]) >= int(settings["n_sites"]) - 3:
             raise InvalidInput(f"region = {settings['region']} leaves fewer than 3 of the n_sites = "
                                f"{settings['n_sites']} outside it")
