@@ -66,10 +66,10 @@ CASES: dict[str, tuple[str, dict, dict, int]] = {
     "lattice-baron-biroli-auto": ("lattice", {**LAT, "T": 0.1}, BB_SHORT, 13),
     "lattice-baron-biroli-thinning": ("lattice", {**LAT, "T": 0.3}, {**BB_SHORT, "event_method": "thinning"}, 14),
     "lattice-baron-biroli-direct": ("lattice", {**LAT, "T": 0.3}, {**BB_SHORT, "event_method": "direct"}, 15),
-    "meanfield-fp-spatial-pinned": ("meanfield-fp-spatial", {"T": 0.3}, {"n_sites": 40}, 0),
+    "meanfield-fp-spatial-pinned": ("meanfield-fp-spatial", {"T": 0.3}, {"n_sites": 64}, 0),
     "meanfield-fp-spatial-square-heated": ("meanfield-fp-spatial", {"T": 0.3, "T_region": 0.3006},
                                            {"geometry": "square", "perturbation": "hot-region", "region": 2,
-                                            "n_sites": 8, "n_times": 2, "t_max": 10.0}, 0),
+                                            "n_sites": 8, "spacing": 0.25, "n_times": 2, "t_max": 10.0}, 0),
     "probe": ("probe", {"x": 1.5}, {"k_samples": 5}, 16),
 }
 

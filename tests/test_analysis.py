@@ -304,7 +304,8 @@ def test_figure_xi_spreading_draws_each_temperatures_length_in_time(tmp_path):
     decay length (within 1%)."""
     ds = epmsweep.run({"model": "meanfield-fp-spatial", "axes": {"T": [0.3]},
                        "parameters": {"T_region": 0.3006},
-                       "settings": {"perturbation": "hot-region", "n_sites": 60, "n_times": 3, "t_max": 1e3}},
+                       "settings": {"perturbation": "hot-region", "n_sites": 60, "fit_to": 6.0, "n_times": 3,
+                                    "t_max": 1e3}},
                       out=tmp_path / "spread.zarr", cluster="sync", progress=False)
     assert "xi-spreading" in epmsweep.figure_kinds(ds)
     fig = epmsweep.figure(ds, "xi-spreading")

@@ -55,7 +55,7 @@ def test_a_warmer_region_spreads_over_xi_and_a_hot_one_breaks_the_gradient_expan
     assert out["xi_fit"] == pytest.approx(out["xi_linear"], rel=1e-2)
     assert out["gamma_x"][0] > out["gamma_x"][20] > out["gamma"]
     with pytest.raises(InvalidInput, match="gradient expansion of Eq. \\(6\\) would need a negative D"):
-        CHAIN.run({**PAPER, "T": 0.1, "T_region": 1.0}, {"perturbation": "hot-region", "n_sites": 40})
+        CHAIN.run({**PAPER, "T": 0.1, "T_region": 1.0}, {"perturbation": "hot-region", "n_sites": 40, "fit_to": 2.0})
 
 
 def test_a_heated_region_spreads_in_time_until_the_stationary_chain():
@@ -67,7 +67,8 @@ def test_a_heated_region_spreads_in_time_until_the_stationary_chain():
     length grows with time and is below half the stationary one at t = 0.1/Gamma."""
     T = 0.3
     out = CHAIN.run({**PAPER, "T": T, "T_region": T * 1.005},
-                    {"perturbation": "hot-region", "n_sites": 60, "n_times": 5, "t_min": 0.1, "t_max": 1e3})
+                    {"perturbation": "hot-region", "n_sites": 60, "fit_to": 6.0, "n_times": 5, "t_min": 0.1,
+                     "t_max": 1e3})
     stationary = out["gamma_x"] / out["gamma"] - 1.0
     final = out["gamma_xt"][-1] / out["gamma_xt"][-1, -1] - 1.0 + stationary[-1]
     assert stationary[0] > 1e-3  # the region's change is there to compare
@@ -95,11 +96,17 @@ def test_decoupled_sites_relax_each_to_its_own_temperature():
 def test_a_region_heated_too_abruptly_is_refused_and_time_needs_a_heated_region():
     """Heating T = 0.1 to 0.12 at once makes the region's activity jump by ~50%, which Eq. (6)
     at spacing xi/6 cannot carry (D < 0 at its edge): refused, naming the remedy; so are time
-    without a heated region, and a time-dependent grid too large for memory (before any work)."""
+    without a heated region, a chain too short for the fitted range (whose far edge reflects
+    the change: 60 sites with fit_to = 8 gave xi 2.4% long) and a time-dependent grid too
+    large for memory (before any work)."""
     with pytest.raises(InvalidInput, match="jump more than Eq. \\(6\\) can carry"):
-        CHAIN.run({**PAPER, "T": 0.1, "T_region": 0.12}, {"perturbation": "hot-region", "n_sites": 40, "n_times": 2})
+        CHAIN.run({**PAPER, "T": 0.1, "T_region": 0.12},
+                  {"perturbation": "hot-region", "n_sites": 40, "fit_to": 2.0, "n_times": 2})
     with pytest.raises(InvalidInput, match="n_times = 3 with perturbation = 'pinned'"):
         CHAIN.run({**PAPER, "T": 0.1}, {"n_times": 3})
+    with pytest.raises(InvalidInput, match="n_sites = 40 spans 6.5 xi .* must end 2 xi before the far edge .* "
+                                           "use n_sites >= 61 or fit_to <= 4.5"):
+        CHAIN.run({**PAPER, "T": 0.1}, {"n_sites": 40})
     with pytest.raises(InvalidInput, match="n_sites = 1000 with geometry = 'square': at most 500 per side"):
         CHAIN.run({**PAPER, "T": 0.1}, {"geometry": "square", "n_sites": 1000})
     with pytest.raises(InvalidInput, match="14400 sites x .* stress nodes needs ~4.7 GB"):
@@ -139,10 +146,10 @@ def test_a_small_pin_on_the_square_grid_solves_the_linear_lattice_equation_and_d
     solves (lap - 1/xi^2) dGamma = 0 with item 1's xi (dense solve, Laplacian built here) within
     5e-4 of the pin (measured 6e-5: the O(pin) nonlinearity; with xi 1% off the two differ by
     2e-3, so this catches xi errors above ~0.25%); along the axis it decays as K_0(r/xi), the
-    fitted length within 2% of xi (1.1% here: the grid's edge at 6.7 xi and the lattice), where
-    the chain's exponential would be 14% off."""
+    fitted length within 2% of xi (the grid's edge and the lattice), where the chain's
+    exponential would be more than 10% off."""
     n, pin = 40, 1e-3
-    out = CHAIN.run({**PAPER, "T": 0.3, "pin": pin}, {"geometry": "square", "n_sites": n, "fit_to": 5.0})
+    out = CHAIN.run({**PAPER, "T": 0.3, "pin": pin}, {"geometry": "square", "n_sites": n, "fit_to": 4.5})
     matrix = _mirror_laplacian(n, out["x"][1]) - np.eye(n * n) / out["xi_linear"] ** 2
     linear = np.r_[pin, np.linalg.solve(matrix[1:, 1:], -matrix[1:, 0] * pin)]
     np.testing.assert_allclose(out["gamma_xy"].ravel() / out["gamma"] - 1.0, linear, rtol=0, atol=5e-4 * pin)
@@ -158,9 +165,10 @@ def test_a_heated_block_of_the_grid_relaxes_to_the_stationary_grid():
     (the independent Newton solution) within 1e-3 of its size at every site (7e-5 measured)."""
     T = 0.3
     out = CHAIN.run({**PAPER, "T": T, "T_region": T * 1.002},
-                    {"geometry": "square", "perturbation": "hot-region", "region": 2, "n_sites": 8, "n_times": 2,
-                     "t_min": 1.0, "t_max": 1e3})
+                    {"geometry": "square", "perturbation": "hot-region", "region": 2, "n_sites": 8, "spacing": 0.25,
+                     "n_times": 2, "t_min": 1.0, "t_max": 1e3})
     stationary = out["gamma_x"] / out["gamma"] - 1.0
     final = out["gamma_xt"][-1] / out["gamma_xt"][-1, -1] - 1.0 + stationary[-1]
     assert stationary[0] > 1e-4
     np.testing.assert_allclose(final, stationary, rtol=0, atol=1e-3 * stationary[0])
+    assert math.isnan(out["xi_fit"])  # 8 sites at spacing 0.25 (xi/5.6) are too short for a fit: no length

@@ -61,6 +61,11 @@ NOISE = 1e-8
 #: largest value are not fitted (it has not reached them; the stationary profile falls to
 #: exp(-8) = 3e-4 of it at the default fit_to = 8 xi).
 SPREAD_FLOOR = 1e-5
+#: The fitted range must end this many linear xi before the far edge, whose zero gradient
+#: reflects the change (a distortion ~ exp(-2 distance/xi) of the profile: 2% at 2 xi).
+FAR_EDGE_MARGIN = 2.0
+#: Sites per linear xi when ``spacing`` = 0.
+SITES_PER_XI = 6
 #: Largest side of the square grid (the stationary solve's sparse LU grows faster than the sites).
 MAX_SQUARE_SIDE = 500
 #: Largest (sites x sigma nodes) of the time-dependent equation: ~120 bytes each (~2.4 GB).
@@ -156,6 +161,11 @@ def _region_sites(n: int, dimensions: int, region: int) -> np.ndarray:
     return index if dimensions == 1 else (index[:, None] & index[None, :]).ravel()
 
 
+def _edge(settings: Mapping[str, Value]) -> int:
+    """Index along the axis of the perturbation's last site (the origin of the fitted range)."""
+    return max(int(settings["region"]) - 1, 0) if settings["perturbation"] == "hot-region" else 0
+
+
 def _profiles(params: Mapping[str, Value]) -> tuple[RateProfile, RateProfile]:
     """The exact rates (Eq. 3) of the heated region and of the rest."""
     return rate_profile("exact", {**params, "T": params["T_region"]}), rate_profile("exact", params)
@@ -233,6 +243,17 @@ class MeanFieldFokkerPlanckSpatial(Model):
         if settings["perturbation"] == "hot-region" and int(settings["region"]) >= int(settings["n_sites"]) - 3:
             raise InvalidInput(f"region = {settings['region']} leaves fewer than 3 of the n_sites = "
                                f"{settings['n_sites']} outside it")
+        if float(settings["spacing"]) == 0.0:  # lengths in units of xi are known before solving
+            n, edge = int(settings["n_sites"]), _edge(settings)
+            need = (edge + (float(settings["fit_to"]) + FAR_EDGE_MARGIN) * SITES_PER_XI) + 1
+            if n < need:
+                longest = (n - 1 - edge) / SITES_PER_XI - FAR_EDGE_MARGIN
+                shorter = f" or fit_to <= {longest:.3g}" if longest > float(settings["fit_from"]) else ""
+                raise InvalidInput(
+                    f"n_sites = {n} spans {(n - 1) / SITES_PER_XI:.3g} xi (spacing xi/{SITES_PER_XI}), but the fit "
+                    f"reaches fit_to = {settings['fit_to']:g} xi from the perturbation's edge and must end "
+                    f"{FAR_EDGE_MARGIN:g} xi before the far edge (its reflection): use n_sites >= {math.ceil(need)}"
+                    f"{shorter}")
         if int(settings["n_times"]) > 0:
             sites = int(settings["n_sites"]) ** GEOMETRIES[str(settings["geometry"])]
             nodes = Relaxation.mesh(_profiles(params), float(params["alpha"]), float(params["sigma_c"]),
@@ -257,7 +278,8 @@ class MeanFieldFokkerPlanckSpatial(Model):
             "xi_linear": Output((), "float64", "1", "decay length of the linearised Eqs. (6), (8), in units of "
                                                     "sqrt(m)"),
             "xi_fit": Output((), "float64", "1", "decay length measured on the profile along the axis, in units of "
-                                                 "sqrt(m) (continuum value; NaN: no decay to fit)"),
+                                                 "sqrt(m) (continuum value; NaN: no decay to fit, or with an explicit "
+                                                 "spacing the fitted range ends within 2 xi of the far edge)"),
             "newton_steps": Output((), "int64", "1", "Newton steps of the stationary profile"),
             "gamma_xt": Output(("time", "site"), "float64", "1/time", "activity along the axis at each time after "
                                                                     "the region is heated (Eqs. 5, 6)"),
@@ -279,8 +301,8 @@ class MeanFieldFokkerPlanckSpatial(Model):
         log_gamma = bulk.solve().log_gamma
         xi = length_of(bulk, log_gamma).xi
         n, dimensions = int(settings["n_sites"]), GEOMETRIES[str(settings["geometry"])]
-        spacing = float(settings["spacing"]) or xi / 6.0
-        alpha, edge = float(params["alpha"]), 0
+        spacing = float(settings["spacing"]) or xi / SITES_PER_XI
+        alpha = float(params["alpha"])
         laplacian = neumann_laplacian(n, dimensions, spacing)
         r = distances(n, dimensions, spacing)
         lg = np.full(n**dimensions, log_gamma)
@@ -289,7 +311,7 @@ class MeanFieldFokkerPlanckSpatial(Model):
             lg += np.log1p(float(params["pin"]) * np.exp(-2.0 * math.asinh(spacing / (2.0 * xi)) * r / spacing))
             lg, steps = solve_profile([bulk], np.zeros(lg.size, dtype=int), alpha, laplacian, lg, pinned=True)
         else:  # the region's temperature moved from T to T_region, each step from the last (halved where it fails)
-            edge, steps = int(settings["region"]), 0
+            steps = 0
             done, target = float(params["T"]), float(params["T_region"])
             ratio = min(1.1, max(target / done, done / target))
             while done != target:
@@ -310,7 +332,9 @@ class MeanFieldFokkerPlanckSpatial(Model):
                 done, steps = T_step, steps + taken
         axis = np.arange(n) * (n if dimensions == 2 else 1)  # sites (i, 0)
         x = r[axis]
-        lo, hi = x[max(edge - 1, 0)] + float(settings["fit_from"]) * xi, x[max(edge - 1, 0)] + float(settings["fit_to"]) * xi
+        lo, hi = (x[_edge(settings)] + float(settings[key]) * xi for key in ("fit_from", "fit_to"))
+        if hi > x[-1] - FAR_EDGE_MARGIN * xi:  # an explicit spacing too short for the range at this T
+            lo = hi = math.inf
         fitted = decay_length(x, np.exp(lg[axis] - log_gamma) - 1.0, lo, hi, spacing, dimensions)
         times = relaxation_times(settings) if int(settings["n_times"]) else np.empty(0)
         gamma_xt = (_after_heating(params, hot_sites, laplacian, times)[:, np.r_[0, 1 + axis]] if times.size
