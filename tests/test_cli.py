@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -57,8 +58,13 @@ def test_help_and_version_import_nothing_heavy(tmp_path):
         result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "[]", (args, result.stdout[-300:])
-    completion = epmsweep("--show-completion", "bash", cwd=tmp_path)  # before: completion disabled
-    assert completion.returncode == 0 and "complete " in completion.stdout and "epmsweep" in completion.stdout
+    # before: completion disabled. The shell is detected from the calling process (a user's
+    # shell), so it is called from bash here, not from whatever runs the tests ("; true": no exec)
+    command = " ".join(map(shlex.quote, [*CLI, "--show-completion"])) + "; true"
+    completion = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                                env=ENV)
+    assert completion.returncode == 0 and "complete " in completion.stdout and "epmsweep" in completion.stdout, (
+        completion.stderr)
 def test_every_command_has_help_with_examples(tmp_path):
     for command in ("run", "status", "show", "models"):
         result = epmsweep(command, "--help", cwd=tmp_path)
