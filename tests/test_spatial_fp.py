@@ -51,7 +51,7 @@ def test_a_strong_pin_departs_from_the_linear_profile_near_the_pin_but_not_far_a
 def test_a_warmer_region_spreads_over_xi_and_a_hot_one_breaks_the_gradient_expansion():
     """Ten sites at T = 0.12 in a chain at T = 0.1: the activity outside decays over xi (1%);
     at T_region = 1 the edge of the region would need D < 0: refused, saying so."""
-    out = CHAIN.run({**PAPER, "T": 0.1, "T_region": 0.12}, {"perturbation": "hot-region"})
+    out = CHAIN.run({**PAPER, "T": 0.1, "T_region": 0.12}, {"perturbation": "hot-region", "n_sites": 72})
     assert out["xi_fit"] == pytest.approx(out["xi_linear"], rel=1e-2)
     assert out["gamma_x"][0] > out["gamma_x"][20] > out["gamma"]
     with pytest.raises(InvalidInput, match="gradient expansion of Eq. \\(6\\) would need a negative D"):
