@@ -374,7 +374,7 @@ def xi_lattice(ds, spec, sel):
     note = ""
     ok = np.isfinite(xi.values) & np.isfinite(xi_err.values) & (xi_err.values > 0)
     coldest = np.flatnonzero(ok)[np.argsort(temps[ok])][: max(3, (int(ok.sum()) + 1) // 2)]  # colder half, >= 3
-    cold = np.isin(np.arange(temps.size), coldest) if ok.sum() >= 3 else np.zeros_like(ok)
+    cold = np.isin(np.arange(temps.size), coldest)
     if cold.sum() >= 3:
         logs = np.log(xi.values[cold])
         (slope, intercept), cov = np.polyfit(np.log(temps[cold]), logs, 1, w=xi.values[cold] / xi_err.values[cold],

@@ -161,6 +161,11 @@ def _region_sites(n: int, dimensions: int, region: int) -> np.ndarray:
     return index if dimensions == 1 else (index[:, None] & index[None, :]).ravel()
 
 
+def _site_count(settings: Mapping[str, Value]) -> int:
+    """Sites of the chain (n_sites) or of the square (n_sites^2)."""
+    return int(settings["n_sites"]) ** GEOMETRIES[str(settings["geometry"])]
+
+
 def _edge(settings: Mapping[str, Value]) -> int:
     """Index along the axis of the perturbation's last site (the origin of the fitted range)."""
     return max(int(settings["region"]) - 1, 0) if settings["perturbation"] == "hot-region" else 0
@@ -255,7 +260,7 @@ class MeanFieldFokkerPlanckSpatial(Model):
                     f"{FAR_EDGE_MARGIN:g} xi before the far edge (its reflection): use n_sites >= {math.ceil(need)}"
                     f"{shorter}")
         if int(settings["n_times"]) > 0:
-            sites = int(settings["n_sites"]) ** GEOMETRIES[str(settings["geometry"])]
+            sites = _site_count(settings)
             nodes = Relaxation.mesh(_profiles(params), float(params["alpha"]), float(params["sigma_c"]),
                                     float(params["tau"])).size
             if sites * nodes > MAX_TIME_DEPENDENT_SIZE:
@@ -266,7 +271,7 @@ class MeanFieldFokkerPlanckSpatial(Model):
     def seconds_per_point(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> float:
         """~1 ms per site stationary, ~40 ms per site in time (measured: 120 x 120 sites 16 s, a
         chain of 120 in time to 100/Gamma 5 s)."""
-        sites = int(settings["n_sites"]) ** GEOMETRIES[str(settings["geometry"])]
+        sites = _site_count(settings)
         return 0.2 + 1e-3 * sites + (0.04 * sites if int(settings["n_times"]) else 0.0)
 
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
