@@ -2,8 +2,7 @@
 
 Written as one would by hand, without the model's stepper: every step each active site
 adds its shifted real-space kernel 2 mu eps_step sign G(r - r_a) to the stress field
-(O(n_active N), the model's own ``add_kernels``, so that the comparison is between the
-algorithms), one pass finds max |sigma|, and activations are drawn by
+(O(n_active N), the hand-written update of ``floor.py``), one pass finds max |sigma|, and activations are drawn by
 thinning with that global bound (geometric skips over all sites, accepted with
 rate/bound); deactivation with probability dt/tau_res. No tracers, no observables but
 the activity. Gamma0 = sigma_Y = tau_res = 1.
@@ -16,7 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
-from epmsweep.model.lattice.field import add_kernels
+from floor import add_shifted
 
 
 @njit(cache=True)
@@ -39,12 +38,11 @@ def run(sigma, active, sign, kernel, T, dt, n_steps, seed):
             n_act += 1
     new = np.empty(n, np.int64)
     signs = np.empty(n)
-    field, kernels = sigma.reshape((1, L, L)), kernel.reshape((1, L, L))
     active_sum = 0
     for _ in range(n_steps):
         for a in range(n_act):
             signs[a] = sign[act[a] // L, act[a] % L]
-        add_kernels(field, kernels, act, signs, n_act)
+        add_shifted(sigma, kernel, act, signs, n_act)
         s_max = 0.0
         for x in range(L):
             for y in range(L):

@@ -255,7 +255,8 @@ def _print_flagged(flagged: list[tuple[dict, str]]) -> None:
         return
     out_console.print(f"  {len(flagged)} done points to check: run longer (max_burn_in, max_duration) or read "
                       f"them with care")
-    table = Table("point", "why", title="points not shown stationary or short of the target error")
+    table = Table("point", "why", title="points not shown stationary, short of the target error or with an "
+                                        "observable not measured")
     for where, why in flagged:
         table.add_row(_point_label(where), why)
     out_console.print(table)

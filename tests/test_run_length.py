@@ -109,7 +109,22 @@ def test_auto_duration_stops_at_its_cap():
 
 # ---- the lattice with its defaults ----------------------------------------------------
 LOW_T = {"L": 32}
-NO_TRACERS = {"n_tracers": 0, "target_rel_err": 0.02}
+NO_TRACERS = {"n_tracers": 0, "target_rel_err": 0.02, "measure_until": "activity"}
+
+
+def test_the_lattice_activity_errors_match_the_scatter_of_replicas():
+    """64 replicas of L = 16, T = 0.1 (1000 tau each, 6-tau blocks: the activity's
+    collective correlation time is several blocks long): the scatter of the activities over
+    their rms quoted error lies in 0.75-1.33, the ratio's 3-sigma range for honest errors
+    (its standard deviation is 1/sqrt(2 x 63) = 0.09). Errors 1.44 times too small (batch
+    means over windows of one relaxation time, as before) or 1.4 times too large fail."""
+    values, errors = [], []
+    for seed in range(1, 65):
+        out = LATTICE.run({"L": 16, "T": 0.1}, {**NO_TRACERS, "n_probes": 1, "duration": 1000}, seed=seed)
+        values.append(float(out["activity"]))
+        errors.append(float(out["activity_err"]))
+    ratio = np.std(values, ddof=1) / math.sqrt(np.mean(np.square(errors)))
+    assert 0.75 <= ratio <= 1.33, ratio
 
 
 def test_default_runs_give_paper_002s_arrhenius_energy():
@@ -178,23 +193,28 @@ def test_burn_in_cost_is_linear_in_its_length():
 
 def test_a_lattice_run_capped_far_too_short_is_flagged_and_listed_by_status(tmp_path):
     """T = 0.07 from the cold start with max_burn_in = 20 tau (1/nu ~ 500 tau): the burn-in
-    cannot pass its test, the point is stored with stationary = 0, `epmsweep status` and
-    `show` list it, the report page lists it and its figures say so."""
-    args = ["run", "lattice", "--T", "0.07,0.3", "--set", "L=16", "--set", "max_burn_in=20", "--set", "n_tracers=0",
-            "--set", "duration=20", "--set", "q_modes=4", "--cluster", "sync", "--out", "s.zarr"]
+    cannot pass its test, the point is stored with stationary = 0; and with max_duration = 40
+    tau no point reaches its tracers' long-time regime (at L = 16 it takes ~10^3 tau at T =
+    0.3): diffusion_inf_reached = 0. `epmsweep status` and `show` list both reasons, the
+    report page lists them and its figures say so."""
+    args = ["run", "lattice", "--T", "0.07,0.3", "--set", "L=16", "--set", "max_burn_in=20", "--set", "n_tracers=16",
+            "--set", "max_duration=40", "--set", "q_modes=4", "--set", "lag_levels=3", "--cluster", "sync",
+            "--out", "s.zarr"]
     run = subprocess.run([sys.executable, "-m", "epmsweep", *args], cwd=tmp_path, capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0, run.stderr
     ds = xr.open_zarr(tmp_path / "s.zarr")
     assert int(ds.stationary.sel(T=0.07, replica=0)) == 0
+    assert (ds.diffusion_inf_reached.values == 0).all() and (ds.duration_used.values <= 40 * (1 + 1e-9)).all()
     for command in ("status", "show"):
         out = subprocess.run([sys.executable, "-m", "epmsweep", command, "s.zarr"], cwd=tmp_path, capture_output=True,
                              text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
         assert "not shown stationary" in out.stdout and "T=0.07" in out.stdout, out.stdout
+        assert "diffusion_inf" in out.stdout and "not measured by" in out.stdout and "T=0.3" in out.stdout, out.stdout
     report = subprocess.run([sys.executable, "-m", "epmsweep", "report", "s.zarr", "-o", "rep"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr
     page = (tmp_path / "rep" / "index.html").read_text()
-    assert "Points to check" in page and "T=0.07" in page
+    assert "Points to check" in page and "T=0.07" in page and "diffusion_inf, psi not measured by max_duration" in page
     sub, _ = select(ds, store.read_spec(tmp_path / "s.zarr"), ("T",), {})
     assert "not shown stationary: T = 0.07" in missing_note(sub)

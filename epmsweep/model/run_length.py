@@ -21,16 +21,27 @@ capped by ``max_burn_in``. The test is repeated each time the burn-in has grown 
 (a geometric schedule: O(log) tests).
 
 ``duration = "auto"``: measure in ``n_windows`` windows, each first one relaxation time
-1/nu long (nu from the latter half of the burn-in; at least ``min_window``), and double
-the measurement (new windows of the same length, then merged in pairs) until the batch-
-means relative error of the main observable reaches ``target_rel_err``, or doubling would
-pass ``max_duration``.
+1/nu long (nu from the latter half of the burn-in; at least ``min_window``), each cut into
+up to ``BLOCKS_PER_WINDOW`` blocks, and double the measurement (new blocks of the same
+length, then merged in pairs) until
+
+1. the relative error of the main observable reaches ``target_rel_err``,
+2. the measurement holds at least ``MIN_CORRELATION_TIMES`` integrated autocorrelation
+   times of the main observable (its error estimate is then trustworthy), and
+3. the model's other observables are measured (the ``hooks``' ``reached``, e.g. the
+   lattice's long-time diffusion),
+
+or doubling would pass ``max_duration``. Errors are those of correlated data: the blocks'
+residuals of the ratio estimator num/den, their integrated autocorrelation time tau_int
+(Sokal's automatic window, :func:`emcee.autocorr.integrated_time`), SE^2 = tau_int var/n.
+Batch means over windows of one relaxation time understated the error where the
+collective correlation time is longer than 1/nu (the lattice at low T).
 
 A point is ``stationary`` when its burn-in test passed (a fixed burn-in has none) and the
-two halves of its measurement windows agree within ``DRIFT_LIMIT`` standard errors. With
-20 windows the statistic is close to Student's t with ~18 degrees of freedom, so a
-stationary run is flagged with probability ~1e-3; a drift of 4 standard errors of the
-half-means is flagged half of the time.
+two halves of its measurement agree within ``DRIFT_LIMIT`` standard errors. With the
+errors from tau_int the statistic is close to a standard normal, so a stationary run is
+flagged with probability ~1e-4; a drift of 4 standard errors of the half-means is flagged
+half of the time.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from emcee.autocorr import integrated_time
 
 from epmsweep.model.core import Field, InvalidInput, Output, Value
 
@@ -52,6 +64,13 @@ BURN_IN_DRIFT_LIMIT = 2.0
 _BATCHES_PER_QUARTER = 5
 #: The trend test is repeated each time the burn-in has grown by this factor.
 _TEST_GROWTH = 1.1
+#: Blocks per measurement window: the series whose autocorrelation time gives the errors.
+BLOCKS_PER_WINDOW = 16
+#: An automatic measurement holds at least this many integrated autocorrelation times of its
+#: main observable (Sokal's window needs a series of ~20 tau_int or more to estimate tau_int).
+MIN_CORRELATION_TIMES = 20
+#: Shortest series whose autocorrelation time is estimated (shorter: treated as independent).
+_MIN_SERIES = 8
 AUTO = "auto"
 
 
@@ -102,7 +121,10 @@ def run_length_outputs(unit: str, observable: str) -> dict[str, Output]:
                                               "halves agree; 0: not shown stationary"),
         "drift": Output((), "float64", "1", f"difference of {observable} between the measurement's second and first "
                                             "half, in standard errors"),
-        "rel_err": Output((), "float64", "1", f"relative standard error of {observable} (batch means)"),
+        "rel_err": Output((), "float64", "1", f"relative standard error of {observable} (from its integrated "
+                                              "autocorrelation time)"),
+        "correlation_time": Output((), "float64", unit, f"integrated autocorrelation time of {observable} over the "
+                                                        "measurement's blocks"),
     }
 
 
@@ -146,16 +168,23 @@ class BurnIn:
 
 @dataclass(frozen=True)
 class Measurement:
-    """The measurement's windows (equal lengths) and what was estimated from them."""
+    """The measurement's blocks (equal lengths, grouped into ``n_windows`` windows) and what
+    was estimated from them; ``correlation_time`` in the run's unit."""
 
-    windows: list[Chunk]
+    blocks: list[Chunk]
+    n_windows: int
     value: float
     rel_err: float
     drift: float
+    correlation_time: float
 
     @property
     def duration(self) -> float:
-        return sum(w.time for w in self.windows)
+        return sum(b.time for b in self.blocks)
+
+    @property
+    def block_length(self) -> float:
+        return self.blocks[0].time if self.blocks else 0.0
 
     @property
     def error(self) -> float:
@@ -165,7 +194,13 @@ class Measurement:
     @property
     def events(self) -> int:
         """Events in the measurement (``num`` counts them where the observable is a rate)."""
-        return int(sum(w.num for w in self.windows))
+        return int(sum(b.num for b in self.blocks))
+
+    @property
+    def windows(self) -> list[Chunk]:
+        """The blocks summed into ``n_windows`` consecutive windows."""
+        per = len(self.blocks) // self.n_windows
+        return [sum(self.blocks[k * per:(k + 1) * per], Chunk()) for k in range(self.n_windows)]
 
     def per_window(self) -> np.ndarray:
         """The main observable in each window."""
@@ -177,25 +212,52 @@ class Measurement:
         return 0.5 * (edges[1:] + edges[:-1])
 
 
-def ratio_batch_means(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:
-    """Ratio estimator R = sum(num)/sum(den) over batches and its standard error,
-    SE^2 = sum_k (num_k - R den_k)^2 / (n (n - 1) mean(den)^2)."""
+def correlation_times(series: np.ndarray) -> np.ndarray:
+    """Integrated autocorrelation time tau_int = 1 + 2 sum_t rho(t) of each column of
+    ``series`` (rows: consecutive blocks), in blocks, with Sokal's automatic window (emcee);
+    at least 1 (anticorrelated blocks are not credited), 1 for a constant or short column."""
+    x = np.asarray(series, dtype=float)
+    x = x.reshape(x.shape[0], -1)
+    tau = np.ones(x.shape[1])
+    varies = x.std(axis=0) > 1e-14 * np.maximum(np.abs(x).max(axis=0), 1e-300)
+    if x.shape[0] >= _MIN_SERIES and varies.any():
+        tau[varies] = integrated_time(x[:, varies], c=5, tol=0, has_walkers=False)
+    return np.maximum(tau, 1.0)
+
+
+def mean_error(residuals: np.ndarray, tau: float | None = None) -> tuple[float, float]:
+    """(standard error of the mean of a block series of residuals, tau_int in blocks):
+    SE^2 = tau_int var / n (tau_int estimated here unless given)."""
+    r = np.asarray(residuals, dtype=float)
+    n = r.size
+    if n < 2:
+        return math.nan, 1.0
+    t = float(correlation_times(r)[0]) if tau is None else tau
+    return math.sqrt(r.var(ddof=1) * t / n), t
+
+
+def ratio_error(num: np.ndarray, den: np.ndarray, tau: float | None = None) -> tuple[float, float, float]:
+    """Ratio estimator R = sum(num)/sum(den) over blocks, its standard error from the
+    residuals (num_k - R den_k)/mean(den) and their tau_int (in blocks; estimated unless
+    given): (R, SE, tau_int)."""
     num, den = np.asarray(num, float), np.asarray(den, float)
-    n = num.size
-    if n < 2 or den.sum() <= 0:
-        return (num.sum() / den.sum() if den.sum() > 0 else math.nan), math.nan
+    if num.size < 2 or den.sum() <= 0:
+        return (num.sum() / den.sum() if den.sum() > 0 else math.nan), math.nan, 1.0
     r = num.sum() / den.sum()
-    return r, math.sqrt(((num - r * den) ** 2).sum() / (n * (n - 1))) / den.mean()
+    err, t = mean_error((num - r * den) / den.mean(), tau)
+    return r, err, t
 
 
-def drift(num: np.ndarray, den: np.ndarray) -> float:
+def drift(num: np.ndarray, den: np.ndarray, tau: float | None = None) -> float:
     """(mean of the second half - mean of the first half) / the standard error of that
-    difference, each half's mean and error from its batches (ratio batch means). 0 when
-    both halves are equal without noise (e.g. no events at all), +-inf when they differ
-    without noise."""
+    difference, each half's mean and error from its blocks (:func:`ratio_error`, with the
+    whole series' tau_int unless given). 0 when both halves are equal without noise (e.g. no
+    events at all), +-inf when they differ without noise."""
     half = len(num) // 2
-    m1, e1 = ratio_batch_means(num[:half], den[:half])
-    m2, e2 = ratio_batch_means(num[-half:], den[-half:])
+    if tau is None:
+        tau = ratio_error(num, den)[2]
+    m1, e1, _ = ratio_error(num[:half], den[:half], tau)
+    m2, e2, _ = ratio_error(num[-half:], den[-half:], tau)
     diff, err = m2 - m1, math.hypot(e1, e2)
     if err > 0:
         return diff / err
@@ -207,6 +269,18 @@ def _batches(chunks: list[Chunk], n: int) -> tuple[np.ndarray, np.ndarray]:
     groups = np.array_split(np.arange(len(chunks)), n)
     return (np.array([sum(chunks[i].num for i in g) for g in groups]),
             np.array([sum(chunks[i].den for i in g) for g in groups]))
+
+
+class MeasurementHooks:
+    """What a model adds to the measurement driver: its own per-block records, merged when
+    the driver merges blocks, and its other observables' criteria. The default has none."""
+
+    def merge(self, n: int) -> None:
+        """Blocks 2k and 2k + 1 of the first 2n became block k; the next block is n."""
+
+    def reached(self, meas: Measurement) -> bool:
+        """Whether the model's other observables are measured (see the module docstring)."""
+        return True
 
 
 def burn_in(advance_to: Callable[[float], Chunk], length: RunLength, chunk: float) -> BurnIn:
@@ -222,38 +296,51 @@ def burn_in(advance_to: Callable[[float], Chunk], length: RunLength, chunk: floa
         relaxed += c.events_per_site
         if length.burn_in is None and relaxed >= length.relaxations and t >= next_test \
                 and len(record) >= 4 * _BATCHES_PER_QUARTER:
-            stat = drift(*_batches(record[len(record) // 2:], 2 * _BATCHES_PER_QUARTER))
+            stat = drift(*_batches(record[len(record) // 2:], 2 * _BATCHES_PER_QUARTER), tau=1.0)
             if abs(stat) <= BURN_IN_DRIFT_LIMIT:
                 passed = True
                 break
             next_test = t * _TEST_GROWTH
     if length.burn_in is None and not passed and len(record) >= 4:
-        stat = drift(*_batches(record[len(record) // 2:], min(2 * _BATCHES_PER_QUARTER, len(record) // 2)))
+        stat = drift(*_batches(record[len(record) // 2:], min(2 * _BATCHES_PER_QUARTER, len(record) // 2)),
+                     tau=1.0)
     latter = sum(record[len(record) // 2:], Chunk())
     return BurnIn(t, passed, stat, latter.rate)
 
 
+def _estimate(blocks: list[Chunk], n_windows: int) -> Measurement:
+    """The main observable's value, relative error, drift and tau_int from the blocks."""
+    num, den = np.array([b.num for b in blocks]), np.array([b.den for b in blocks])
+    value, err, tau = ratio_error(num, den)
+    rel_err = err / abs(value) if value != 0 else (0.0 if err == 0 else math.inf)
+    return Measurement(blocks, n_windows, value, rel_err, drift(num, den, tau), tau * blocks[0].time)
+
+
 def measure(advance_to: Callable[[float], Chunk], length: RunLength, n_windows: int, rate: float,
-            min_window: float) -> Measurement:
-    """Run the measurement in ``n_windows`` equal windows (see the module docstring):
-    ``advance_to(t)`` advances to length t from the measurement's start; ``rate`` is the
-    per-site event rate from the burn-in; ``min_window`` the shortest window."""
+            min_window: float, hooks: MeasurementHooks | None = None) -> Measurement:
+    """Run the measurement in ``n_windows`` equal windows of blocks (see the module
+    docstring): ``advance_to(t)`` advances to length t from the measurement's start, one
+    block per call; ``rate`` is the per-site event rate from the burn-in; ``min_window`` the
+    shortest block; ``hooks`` the model's per-block records and other criteria."""
+    hooks = hooks or MeasurementHooks()
     if length.duration is not None:
         window = length.duration / n_windows
     else:
         window = min(max(1.0 / rate if rate > 0 else math.inf, min_window), length.max_duration / n_windows)
-    windows = [advance_to((k + 1) * window) for k in range(n_windows)]
+    per_window = max(1, min(BLOCKS_PER_WINDOW, int(window / min_window * (1 + 1e-9))))
+    n, block = n_windows * per_window, window / per_window
+    blocks = [advance_to((k + 1) * block) for k in range(n)]
     while True:
-        num, den = np.array([w.num for w in windows]), np.array([w.den for w in windows])
-        value, err = ratio_batch_means(num, den)
-        rel_err = err / abs(value) if value != 0 else (0.0 if err == 0 else math.inf)
-        if length.duration is not None or rel_err <= length.target_rel_err \
-                or 2 * n_windows * window > length.max_duration * (1 + 1e-9):
-            return Measurement(windows, value, rel_err, drift(num, den))
-        start = n_windows * window
-        windows += [advance_to(start + (k + 1) * window) for k in range(n_windows)]
-        windows = [windows[2 * k] + windows[2 * k + 1] for k in range(n_windows)]
-        window *= 2
+        meas = _estimate(blocks, n_windows)
+        if length.duration is not None or 2 * n * block > length.max_duration * (1 + 1e-9):
+            return meas
+        if meas.rel_err <= length.target_rel_err and meas.correlation_time * MIN_CORRELATION_TIMES <= meas.duration \
+                and hooks.reached(meas):
+            return meas
+        blocks += [advance_to((n + k + 1) * block) for k in range(n)]
+        blocks = [blocks[2 * k] + blocks[2 * k + 1] for k in range(n)]
+        hooks.merge(n)
+        block *= 2
 
 
 def run_length_results(burn: BurnIn, meas: Measurement) -> dict[str, float | int]:
@@ -264,4 +351,5 @@ def run_length_results(burn: BurnIn, meas: Measurement) -> dict[str, float | int
         "stationary": int(burn.passed and abs(meas.drift) <= DRIFT_LIMIT),
         "drift": meas.drift,
         "rel_err": meas.rel_err,
+        "correlation_time": meas.correlation_time,
     }

@@ -387,21 +387,31 @@ def open_store(path: str | Path, **kwargs) -> xr.Dataset:
 def flagged_points(group: zarr.Group, spec: SweepSpec, status: np.ndarray) -> list[tuple[dict, str]]:
     """Done points whose run says it is not to be trusted as it stands: not shown stationary
     (``stationary`` = 0: the burn-in trend test failed at max_burn_in, or the measurement's
-    halves differ), or with an automatic duration that stopped at max_duration short of
-    target_rel_err. Each with its coordinates and the reason."""
+    halves differ), with an automatic duration that stopped at max_duration short of
+    target_rel_err, or with an observable its run did not measure (an output ``NAME_reached``
+    = 0: the cap came before NAME's long-time regime). Each with its coordinates and the
+    reasons."""
     if "stationary" not in group:
         return []
     stationary, drift, burn, rel_err = (read_whole(group[name], status.ndim)[0]
                                         for name in ("stationary", "drift", "burn_in_used", "rel_err"))
+    reached = {name[:-len("_reached")]: read_whole(group[name], status.ndim)[0] for name in sorted(group.array_keys())
+               if name.endswith("_reached") and group[name].ndim == status.ndim}
     target = float(spec.settings["target_rel_err"]) if spec.settings.get("duration") == "auto" else np.inf
+    missed = np.zeros(status.shape, bool)
+    for flag in reached.values():
+        missed |= flag == 0
     out = []
-    for idx in np.argwhere((status == DONE) & ((stationary == 0) | (rel_err > target))):
+    for idx in np.argwhere((status == DONE) & ((stationary == 0) | (rel_err > target) | missed)):
         i = tuple(idx)
         reasons = []
         if stationary[i] == 0:
             reasons.append(f"not shown stationary (drift {drift[i]:.2g} standard errors, burn-in {burn[i]:.4g})")
         if rel_err[i] > target:
             reasons.append(f"relative error {rel_err[i]:.2g} above target_rel_err = {target:g} at max_duration")
+        unmeasured = [name for name, flag in reached.items() if flag[i] == 0]
+        if unmeasured:
+            reasons.append(f"{', '.join(unmeasured)} not measured by max_duration")
         out.append((spec.point_coords(idx), "; ".join(reasons)))
     return out
 

@@ -42,18 +42,24 @@ What paper 002 leaves unstated is explicit here:
   halving dt changes it by less than its statistical error (also for the MSD; tested in
   ``tests/test_lattice.py``), while 0.05 is already biased by ~1%.
 
-The stepping (:mod:`epmsweep.model.lattice.transitions`) keeps the stress at the last change
-of the active set and the *rate field* of the active sites (stress and tracer
-displacement per step), so that a site's stress is exact in O(1) wherever the dynamics
-needs it and the cost is O(N) per change of the active set rather than per step; the
-rate field is updated by real-space kernels, or by FFT when many sites change at once.
-The lattice starts cold (sigma = 0): a random start would put stress in the modes where
-G(q) = 0, which never relax (:mod:`epmsweep.model.lattice.propagator`). Burn-in and
-measurement lengths are chosen by the run by default (:mod:`epmsweep.model.run_length`).
+The stepping (:mod:`epmsweep.model.lattice.transitions`) keeps each site's stress as a
+straight line in time between changes of the active set (:mod:`epmsweep.model.lattice.field`):
+exact in O(1) wherever the dynamics needs it, at one pass over the lattice per activation
+or deactivation rather than per step (an FFT recomputation when many sites change at
+once); activations are drawn by thinning over sites binned by |sigma|
+(:mod:`epmsweep.model.lattice.bins`). The lattice starts cold (sigma = 0): a random start
+would put stress in the modes where G(q) = 0, which never relax
+(:mod:`epmsweep.model.lattice.propagator`). Burn-in and measurement lengths are chosen by
+the run by default (:mod:`epmsweep.model.run_length`), and the measurement goes on until
+every observable named by ``measure_until`` is measured
+(:mod:`epmsweep.model.lattice.longtime`).
 
-Tracers (paper 002) are advected by the displacement field of the plastic strain
-increments, interpolated bilinearly on the periodic lattice; positions are unwrapped.
-Observables are streamed (:mod:`epmsweep.model.lattice.observables`).
+Tracers (paper 002) are advected by the displacement field of the plastic strain,
+interpolated bilinearly on the periodic lattice; positions are unwrapped. Between two
+changes of the active set their velocities are constant, so their displacements are
+integrated exactly per change (:mod:`epmsweep.model.lattice.tracers`), not per step.
+Observables are streamed and sampled only at the lags they use
+(:mod:`epmsweep.model.lattice.observables`).
 """
 
 from __future__ import annotations
@@ -70,11 +76,12 @@ from epmsweep.model.histogram import log_centres, log_edges
 from epmsweep.model.jit import cache_own_types_only
 from epmsweep.model.lattice.activation import RandomActivation, ThermalOneChannel, rate_bound
 from epmsweep.model.lattice.eventdriven import simulate_events
+from epmsweep.model.lattice.longtime import DRIVERS, drivers
 from epmsweep.model.lattice.observables import BLOCK, lag_grid, wave_numbers
 from epmsweep.model.lattice.propagator import DISPLACEMENT_PER_STRAIN, FORMS, Q0_MODES
 from epmsweep.model.lattice.stepped import simulate_time_stepped, steps_per
 from epmsweep.model.rules import PHYSICAL_PARAMETERS, RULE_PARAMETERS, stress_coord
-from epmsweep.model.run_length import RunLength, run_length_outputs, run_length_settings
+from epmsweep.model.run_length import BLOCKS_PER_WINDOW, RunLength, run_length_outputs, run_length_settings
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,14 @@ LATTICE_SETTINGS: dict[str, Field] = {
                                  "different model from paper 002's (events release less strain; at L = 64 the "
                                  "activity is 80x lower at T = 0.1, 57x at T = 0.2)", kind=bool),
     "dt": Field(0.025, "time step", "time", float, 0.0, None, lower_open=True),
-    **run_length_settings("time", max_burn_in=2e5, max_duration=1e5),
+    **run_length_settings("time", max_burn_in=2e5, max_duration=1e6),
+    "measure_until": Field("all", "time-stepped rules, duration = 'auto': the observables the measurement waits for, "
+                                  "'all' or a comma-separated list of " + ", ".join(f"'{k}' ({v})" for k, v in
+                                                                                     DRIVERS.items())
+                           + "; the activity always counts. 'activity' alone: an activity-only run, as short as its "
+                             "error target allows", kind=str),
+    "diffusion_rel_err": Field(0.05, "auto duration: target relative standard error of the long-time diffusion "
+                                     "coefficient diffusion_inf", "1", float, 0.0, 1.0, lower_open=True),
     "n_windows": Field(20, "windows of the activity trace a(t), batches of its error and halves of the drift test",
                        "1", int, 4, 100_000),
     "initial": Field("auto", "initial stresses: 'cold' (sigma = 0), 'gaussian' (std initial_std; on paper 002's "
@@ -197,12 +211,14 @@ LATTICE_SETTINGS: dict[str, Field] = {
     "n_tracers": Field(500, "number of tracer particles", "1", int, 0, 10_000_000),
     "sample_interval": Field(0.1, "sampling interval of tracers and stresses (a multiple of dt)", "time", float, 0.0,
                              None, lower_open=True),
-    "lag_levels": Field(4, "decades of the log-spaced lag grid (9 lags each, from sample_interval)", "1", int, 1, 12),
+    "lag_levels": Field(8, "decades of the log-spaced lag grid (9 lags each, from sample_interval; each level costs "
+                           "a tenth of the one below)", "1", int, 1, 12),
     "q_modes": Field(14, "S(q, t) at q = 2 pi k / L for the first q_modes of k = 1, 2, 3, 4, 6, 8, 12, 16, ... "
                          "(2^m and 3 2^m); tracers move off the lattice, so q may exceed pi: the ballistic regime "
                          "needs q of a few pi (k = 128 at the default 14, q = 4 pi at L = 64)", "1", int, 1, 40),
     "n_probes": Field(256, "sites whose stress enters C_sigma", "1", int, 1, 10_000_000),
-    "u_interval": Field(1.0, "time over which tracer displacements enter P(u) (a multiple of sample_interval)", "time",
+    "u_interval": Field(1.0, "time over which tracer displacements enter P(u), in consecutive intervals (a multiple "
+                             "of sample_interval)", "time",
                         float, 0.0, None, lower_open=True),
     "u_min": Field(1e-4, "lowest edge of the log-spaced P(u) bins", "1/time", float, 0.0, None, lower_open=True),
     "u_max": Field(10.0, "highest edge of the P(u) bins", "1/time", float, 0.0, None, lower_open=True),
@@ -213,8 +229,9 @@ LATTICE_SETTINGS: dict[str, Field] = {
     "p_sigma_min": Field(-2.0, "lower edge of the P(sigma) bins", "stress"),
     "p_sigma_max": Field(2.0, "upper edge of the P(sigma) bins", "stress"),
     "p_sigma_bins": Field(80, "number of equal P(sigma) bins", "1", int, 1, 100_000),
-    "p_sigma_interval": Field(1.0, "time-stepped rules: P(sigma) is sampled over all sites at this interval (a "
-                                   "multiple of sample_interval; each sample costs O(L^2))", "time", float, 0.0, None,
+    "p_sigma_interval": Field(10.0, "time-stepped rules: P(sigma) is sampled over all sites at this interval (a "
+                                    "multiple of sample_interval; each sample costs O(L^2), as much as a few "
+                                    "activations, so it is kept rarer than the samples)", "time", float, 0.0, None,
                               lower_open=True),
 }
 
@@ -262,17 +279,22 @@ class Lattice(Model):
         if rule.activation is None and 2 * int(settings["activity_modes"]) > int(params["L"]):
             raise InvalidInput(f"activity_modes = {settings['activity_modes']} exceeds L/2 = {int(params['L']) // 2}: "
                                f"the activity's structure factor has wave numbers k <= L/2")
+        if rule.activation is not None:
+            drivers(str(settings["measure_until"]))
         if int(settings["n_probes"]) > int(params["L"]) ** 2:
             raise InvalidInput(f"n_probes = {settings['n_probes']} exceeds the L^2 = {int(params['L']) ** 2} sites")
 
     def memory_bytes(self, params: Mapping[str, Value], settings: Mapping[str, Value]) -> float:
-        """200 bytes per site (fields, FFT buffers, rates; measured 168 at L = 512 and 1024),
-        and the lag grid's ring buffers, allocated whole: per tracer and level BLOCK - 1
-        stored positions and displacements (2 x 16 bytes), per probe site one stress."""
+        """200 bytes per site (fields, FFT buffers, rates, the strain record), the lag grid's
+        ring buffers, allocated whole: per tracer and level BLOCK - 1 stored positions,
+        displacements and phases (64 bytes), per probe site one stress; per tracer its
+        position at the end of each measurement block (2 n_windows BLOCKS_PER_WINDOW + 1 of
+        them, 16 bytes each); per block and lag the MSD's two sums."""
         levels, slots = int(settings["lag_levels"]), BLOCK - 1
-        per_tracer = 36 * slots * levels + 64  # 32 bytes, 12% to spare
+        blocks = 2 * int(settings["n_windows"]) * BLOCKS_PER_WINDOW
+        per_tracer = 72 * slots * levels + 18 * (blocks + 1) + 64  # 10% to spare
         return self.POINT_OVERHEAD_BYTES + 200.0 * int(params["L"]) ** 2 + per_tracer * int(settings["n_tracers"]) + \
-            8 * slots * levels * int(settings["n_probes"])
+            8 * slots * levels * int(settings["n_probes"]) + 16 * blocks * slots * levels
 
     def outputs(self, settings: Mapping[str, Value]) -> OutputSpec:
         lags = lag_grid(float(settings["sample_interval"]), int(settings["lag_levels"]))
@@ -283,7 +305,7 @@ class Lattice(Model):
             v = {
                 "gamma": Output((), "float64", "1/time", "plastic activity Gamma: events per site per unit time",
                                 cell_methods=TIME_MEAN),
-                "gamma_err": Output((), "float64", "1/time", "standard error of gamma (batch means over windows)"),
+                "gamma_err": Output((), "float64", "1/time", "standard error of gamma (from its integrated autocorrelation time)"),
                 "gamma_t": Output(("window",), "float64", "1/time", "activity in consecutive windows",
                                   cell_methods=TIME_MEAN),
                 "t_window": Output(("window",), "float64", "time", "mid-time of each window since the start of the run"),
@@ -322,7 +344,7 @@ class Lattice(Model):
             return OutputSpec(v, coords)
         v = {
             "activity": Output((), "float64", "1", "mean fraction of active sites a", cell_methods=TIME_MEAN),
-            "activity_err": Output((), "float64", "1", "standard error of the activity (batch means over windows)"),
+            "activity_err": Output((), "float64", "1", "standard error of the activity (from its integrated autocorrelation time)"),
             "activity_t": Output(("window",), "float64", "1", "fraction of active sites in consecutive windows",
                                  cell_methods=TIME_MEAN),
             "t_window": Output(("window",), "float64", "time", "mid-time of each window since the start of the run"),
@@ -337,10 +359,20 @@ class Lattice(Model):
                           cell_methods=TIME_MEAN),
             "c_sigma": Output(("lag",), "float64", "1", "local stress autocorrelation C_sigma(lag)",
                               cell_methods=TIME_MEAN),
-            "p_u": Output(("u",), "float64", "time", "density of tracer displacement per unit time |u|"),
+            "p_u": Output(("u",), "float64", "time", "density of tracer displacement per unit time |u| over "
+                          "consecutive intervals of u_interval"),
             "psi": Output(("tau_ev",), "float64", "1/time", "density of waiting times between activations of a site"),
             "p_sigma": Output(("sigma",), "float64", "1/stress", "stationary local stress density P(sigma)",
                               cell_methods=TIME_MEAN),
+            "diffusion_inf": Output((), "float64", "1/time", "long-time diffusion coefficient D_inf: the MSD's slope/4 "
+                                    "over a decade of lags in the long-time regime (lattice units squared)"),
+            "diffusion_inf_err": Output((), "float64", "1/time", "standard error of diffusion_inf (independent windows)"),
+            "diffusion_inf_lag": Output((), "float64", "time", "lag from which the local D is constant (the long-time "
+                                        "regime); NaN: not found"),
+            **{f"{name}_reached": Output((), "int8", "1", f"whether {what} was measured: 1 yes, 0 no (the run's cap "
+                                         "came first), -1 not measured at all") for name, what in
+               (("diffusion_inf", "the long-time regime of the tracers (MSD, D, S(q, t), C_u)"),
+                ("c_sigma", "C_sigma's decay"), ("psi", "psi's tail"))},
             **run_length_outputs("time", "activity"),
         }
         coords = {

@@ -48,21 +48,26 @@ def wave_numbers(n: int) -> np.ndarray:
     return np.array(ks[:n], dtype=np.int64)
 
 
+#: Rows of a sample's per-tracer record: position, displacement since the last sample,
+#: cos and sin of 2 pi x / box and of 2 pi y / box.
+X, Y, UX, UY, COS_X, SIN_X, COS_Y, SIN_Y = range(8)
+
+
 class _Rings(NamedTuple):
     """Per level, the last BLOCK - 1 samples (ring buffers) and how many are stored."""
 
-    pos: np.ndarray  # float64[levels, slots, tracers, 2]
-    u: np.ndarray  # float64[levels, slots, tracers, 2]
+    tracers: np.ndarray  # float64[levels, slots, 8, tracers]: the rows X .. SIN_Y
     sig: np.ndarray  # float64[levels, slots, probes]
     filled: np.ndarray  # int64[levels]
     head: np.ndarray  # int64[levels]: next slot to write
 
 
 class _Sums(NamedTuple):
-    """Per lag, the sums the estimators are made of."""
+    """Per lag, the sums the estimators are made of; the MSD's per block of the measurement
+    (the run-length driver's blocks, for its error and its long-time regime)."""
 
-    msd: np.ndarray
-    pairs: np.ndarray
+    msd: np.ndarray  # [blocks, lags]
+    pairs: np.ndarray  # [blocks, lags]: tracer pairs
     sq: np.ndarray  # [lags, wave numbers]
     cu: np.ndarray
     cs_xy: np.ndarray
@@ -72,91 +77,173 @@ class _Sums(NamedTuple):
 
 
 @njit(cache=True, nogil=True)
-def _correlate(level, pos, u, sig, rings, sums, box):
-    """Add the pairs (now, each stored sample of ``level``) and store now in the ring."""
-    pos_buf, u_buf, sig_buf, filled, head = rings
+def _record(pos, u, previous, two_pi_over_box, out, exact):
+    """This sample's per-tracer record (rows X .. SIN_Y) into ``out``, which holds the
+    ``previous`` sample's. The cosines and sines (from which the cosines of every pair's
+    displacement follow by the addition theorem) are rotated from the previous ones by the
+    angle of the displacement since (Taylor series, exact to ~1e-15 below 0.05), or computed
+    afresh where the angle is larger and everywhere with ``exact`` (the first sample, and
+    every 1024th against the rounding the rotations accumulate)."""
+    for m in range(pos.shape[0]):
+        for axis in range(2):
+            c, s = COS_X + 2 * axis, SIN_X + 2 * axis
+            d = two_pi_over_box * (pos[m, axis] - previous[axis, m])
+            if exact or abs(d) > 0.05:
+                a = two_pi_over_box * pos[m, axis]
+                out[c, m], out[s, m] = math.cos(a), math.sin(a)
+            else:
+                d2 = d * d
+                cd = 1.0 - d2 * (0.5 - d2 * (1.0 / 24.0 - d2 * (1.0 / 720.0)))
+                sd = d * (1.0 - d2 * (1.0 / 6.0 - d2 * (1.0 / 120.0 - d2 * (1.0 / 5040.0))))
+                pc, ps = out[c, m], out[s, m]
+                out[c, m] = pc * cd - ps * sd
+                out[s, m] = ps * cd + pc * sd
+            out[X + axis, m] = pos[m, axis]
+            out[UX + axis, m] = u[m, axis]
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _correlate(level, now, sig, block, rings, sums, chains):
+    """Add the pairs (``now``, each stored sample of ``level``) and store now in the ring.
+    ``chains`` (4, tracers) is scratch for the cosines of the wave-number chains."""
+    buf, sig_buf, filled, head = rings
     msd, pairs, sq, cu, cs_xy, cs_x, cs_y, cs_n = sums
-    slots = pos_buf.shape[1]
+    slots = buf.shape[1]
     n_q = sq.shape[1]
-    n_tr = pos.shape[0]
+    n_tr = now.shape[1]
     n_pr = sig.shape[0]
-    two_pi_over_box = 2.0 * math.pi / box
+    x, y, ux, uy = now[X], now[Y], now[UX], now[UY]
+    c0x, s0x, c0y, s0y = now[COS_X], now[SIN_X], now[COS_Y], now[SIN_Y]
+    ax, ay, bx, by = chains[0], chains[1], chains[2], chains[3]
     for i in range(1, filled[level] + 1):
         slot = (head[level] - i) % slots
         k = level * slots + (i - 1)
+        then = buf[level, slot]
+        tx, ty, tux, tuy = then[X], then[Y], then[UX], then[UY]
+        tcx, tsx, tcy, tsy = then[COS_X], then[SIN_X], then[COS_Y], then[SIN_Y]
+        total = uu = c1 = 0.0
         for m in range(n_tr):
-            dx = pos[m, 0] - pos_buf[level, slot, m, 0]
-            dy = pos[m, 1] - pos_buf[level, slot, m, 1]
-            msd[k] += dx * dx + dy * dy
-            cu[k] += u[m, 0] * u_buf[level, slot, m, 0] + u[m, 1] * u_buf[level, slot, m, 1]
-            # cos(k theta) at the wave numbers k = 1, 2, 3, 4, 6, 8, ... (wave_numbers), both
-            # axes: the chain 2^m by doubling, the chain 3 2^m from cos 3x = cos x (2 cos 2x - 1)
-            cx, cy = math.cos(two_pi_over_box * dx), math.cos(two_pi_over_box * dy)
-            sq[k, 0] += 0.5 * (cx + cy)
-            ax, ay = 2.0 * cx * cx - 1.0, 2.0 * cy * cy - 1.0
-            bx, by = cx * (2.0 * ax - 1.0), cy * (2.0 * ay - 1.0)
-            for j in range(1, n_q):
-                if j % 2:
-                    if j > 1:
-                        ax, ay = 2.0 * ax * ax - 1.0, 2.0 * ay * ay - 1.0
-                    sq[k, j] += 0.5 * (ax + ay)
-                else:
-                    if j > 2:
-                        bx, by = 2.0 * bx * bx - 1.0, 2.0 * by * by - 1.0
-                    sq[k, j] += 0.5 * (bx + by)
-        pairs[k] += n_tr
+            dx = x[m] - tx[m]
+            dy = y[m] - ty[m]
+            total += dx * dx + dy * dy
+            uu += ux[m] * tux[m] + uy[m] * tuy[m]
+        for m in range(n_tr):  # cos(q1 dx) by the addition theorem
+            cx = c0x[m] * tcx[m] + s0x[m] * tsx[m]
+            cy = c0y[m] * tcy[m] + s0y[m] * tsy[m]
+            c1 += cx + cy
+            ax[m] = 2.0 * cx * cx - 1.0
+            ay[m] = 2.0 * cy * cy - 1.0
+            bx[m] = cx * (2.0 * ax[m] - 1.0)
+            by[m] = cy * (2.0 * ay[m] - 1.0)
+        msd[block, k] += total
+        pairs[block, k] += n_tr
+        cu[k] += uu
+        sq[k, 0] += 0.5 * c1
+        # the wave numbers k = 2, 3, 4, 6, 8, ... (wave_numbers): the chain 2^m by doubling,
+        # the chain 3 2^m from cos 3x = cos x (2 cos 2x - 1), each a loop over the tracers
+        for j in range(1, n_q):
+            acc = 0.0
+            if j == 1:
+                for m in range(n_tr):
+                    acc += ax[m] + ay[m]
+            elif j == 2:
+                for m in range(n_tr):
+                    acc += bx[m] + by[m]
+            elif j % 2:
+                for m in range(n_tr):
+                    vx, vy = 2.0 * ax[m] * ax[m] - 1.0, 2.0 * ay[m] * ay[m] - 1.0
+                    ax[m], ay[m] = vx, vy
+                    acc += vx + vy
+            else:
+                for m in range(n_tr):
+                    vx, vy = 2.0 * bx[m] * bx[m] - 1.0, 2.0 * by[m] * by[m] - 1.0
+                    bx[m], by[m] = vx, vy
+                    acc += vx + vy
+            sq[k, j] += 0.5 * acc
+        sig_then = sig_buf[level, slot]
+        xy = x1 = y1 = 0.0
         for p in range(n_pr):
-            a, b = sig_buf[level, slot, p], sig[p]
-            cs_xy[k] += a * b
-            cs_x[k] += a
-            cs_y[k] += b
+            xy += sig_then[p] * sig[p]
+            x1 += sig_then[p]
+            y1 += sig[p]
+        cs_xy[k] += xy
+        cs_x[k] += x1
+        cs_y[k] += y1
         cs_n[k] += n_pr
     h = head[level]
-    pos_buf[level, h] = pos
-    u_buf[level, h] = u
+    buf[level, h] = now
     sig_buf[level, h] = sig
     head[level] = (h + 1) % slots
     if filled[level] < slots:
         filled[level] += 1
 
 
+class Correlator(NamedTuple):
+    """The multiple-tau correlator's state: rings, sums, moments and the sample count."""
+
+    rings: _Rings
+    sums: _Sums
+    moments: np.ndarray  # float64[5]: sum u.u, tracers, sum sigma^2, sum sigma, probes (over samples)
+    count: np.ndarray  # int64[1]: samples so far
+    now: np.ndarray  # float64[8, tracers]: this sample's record (rows X .. SIN_Y)
+    chains: np.ndarray  # float64[4, tracers]: scratch of the wave-number chains
+    two_pi_over_box: float
+
+
 @njit(cache=True, nogil=True)
-def _sample_block(pos, u, sig, count, levels, rings, sums, box, moments):
+def correlate_sample(corr, pos, u, sig, block):
+    """One sample (tracer positions, their displacement since the last sample, the probe
+    stresses): it enters the levels its index is a multiple of, and the moments; the MSD's
+    pairs count towards measurement block ``block``."""
+    moments = corr.moments
+    for m in range(u.shape[0]):
+        moments[0] += u[m, 0] * u[m, 0] + u[m, 1] * u[m, 1]
+    moments[1] += u.shape[0]
+    for p in range(sig.shape[0]):
+        moments[2] += sig[p] * sig[p]
+        moments[3] += sig[p]
+    moments[4] += sig.shape[0]
+    rings = corr.rings
+    previous = rings.tracers[0, (rings.head[0] - 1) % rings.tracers.shape[1]]
+    _record(pos, u, previous, corr.two_pi_over_box, corr.now, corr.count[0] % 1024 == 0)
+    spacing = 1
+    for level in range(rings.filled.size):
+        if corr.count[0] % spacing:
+            break
+        _correlate(level, corr.now, sig, block, rings, corr.sums, corr.chains)
+        spacing *= BLOCK
+    corr.count[0] += 1
+
+
+@njit(cache=True, nogil=True)
+def _sample_block(corr, pos, u, sig):
     """Samples k = 0, 1, ... of ``pos``, ``u`` (samples, tracers, 2) and ``sig`` (samples,
-    probes) in order, ``count`` samples having come before: each enters the levels its index
-    is a multiple of, and ``moments`` (sum u.u, tracers, sum sigma^2, sum sigma, probes)."""
+    probes) in order, all in block 0."""
     for k in range(sig.shape[0]):
-        for m in range(u.shape[1]):
-            moments[0] += u[k, m, 0] * u[k, m, 0] + u[k, m, 1] * u[k, m, 1]
-        moments[1] += u.shape[1]
-        for p in range(sig.shape[1]):
-            moments[2] += sig[k, p] * sig[k, p]
-            moments[3] += sig[k, p]
-        moments[4] += sig.shape[1]
-        spacing = 1
-        for level in range(levels):
-            if (count + k) % spacing:
-                break
-            _correlate(level, pos[k], u[k], sig[k], rings, sums, box)
-            spacing *= BLOCK
+        correlate_sample(corr, pos[k], u[k], sig[k], 0)
 
 
 class TimeCorrelations:
-    """MSD, S(q, lag), C_u and C_sigma on the lag grid; see the module docstring."""
+    """MSD, S(q, lag), C_u and C_sigma on the lag grid; see the module docstring. The MSD's
+    sums are kept per block of the measurement (``blocks`` of them; see ``merge_blocks``)."""
 
-    def __init__(self, n_tracers: int, n_probes: int, levels: int, sample_interval: float, n_q: int, box: float):
+    def __init__(self, n_tracers: int, n_probes: int, levels: int, sample_interval: float, n_q: int, box: float,
+                 blocks: int = 1):
         slots = BLOCK - 1
-        self.levels, self.box = levels, box
         self.lags = lag_grid(sample_interval, levels)
         n_lags = self.lags.size
-        self.rings = _Rings(np.zeros((levels, slots, n_tracers, 2)), np.zeros((levels, slots, n_tracers, 2)),
-                            np.zeros((levels, slots, n_probes)), np.zeros(levels, np.int64), np.zeros(levels, np.int64))
-        self.sums = _Sums(*(np.zeros(n_lags) for _ in range(2)), np.zeros((n_lags, n_q)),
-                          *(np.zeros(n_lags) for _ in range(5)))
-        self.count = 0
-        self.moments = np.zeros(5)  # sum u.u, tracers, sum sigma^2, sum sigma, probes (over samples)
-        self._sample_block = bind(_sample_block, np.zeros((1, n_tracers, 2)), np.zeros((1, n_tracers, 2)),
-                                  np.zeros((1, n_probes)), 0, levels, self.rings, self.sums, float(box), self.moments)
+        rings = _Rings(np.zeros((levels, slots, 8, n_tracers)), np.zeros((levels, slots, n_probes)),
+                       np.zeros(levels, np.int64), np.zeros(levels, np.int64))
+        sums = _Sums(np.zeros((blocks, n_lags)), np.zeros((blocks, n_lags)), np.zeros((n_lags, n_q)),
+                     *(np.zeros(n_lags) for _ in range(5)))
+        self.state = Correlator(rings, sums, np.zeros(5), np.zeros(1, np.int64), np.zeros((8, n_tracers)),
+                                np.zeros((4, n_tracers)), 2.0 * math.pi / box)
+        self._sample_block = bind(_sample_block, self.state, np.zeros((1, n_tracers, 2)), np.zeros((1, n_tracers, 2)),
+                                  np.zeros((1, n_probes)))
+
+    @property
+    def count(self) -> int:
+        return int(self.state.count[0])
 
     def sample(self, pos: np.ndarray, u: np.ndarray, sig: np.ndarray) -> None:
         """One sample: tracer positions (unwrapped), their displacement since the last
@@ -166,16 +253,22 @@ class TimeCorrelations:
     def sample_block(self, pos: np.ndarray, u: np.ndarray, sig: np.ndarray) -> None:
         """Consecutive samples at once (first axis): one call of the kernel for all of them."""
         pos, u, sig = (np.ascontiguousarray(a, dtype=np.float64) for a in (pos, u, sig))  # the bound kernel's types
-        self._sample_block(pos, u, sig, self.count, self.levels, self.rings, self.sums, float(self.box), self.moments)
-        self.count += sig.shape[0]
+        self._sample_block(self.state, pos, u, sig)
+
+    def merge_blocks(self, n: int) -> None:
+        """Blocks 2k and 2k + 1 of the first 2n become block k (the run doubled its blocks)."""
+        for a in (self.state.sums.msd, self.state.sums.pairs):
+            a[:n] = a[0:2 * n:2] + a[1:2 * n:2]
+            a[n:] = 0.0
 
     def results(self) -> dict[str, np.ndarray]:
         """Estimates per lag (NaN where a lag had no pair of samples yet)."""
-        sums = self.sums
+        sums = self.state.sums
         with np.errstate(invalid="ignore", divide="ignore"):
-            pairs = np.where(sums.pairs > 0, sums.pairs, np.nan)
-            msd = sums.msd / pairs
-            uu, n_u, ss, s1, n_s = self.moments
+            pair_count = sums.pairs.sum(0)
+            pairs = np.where(pair_count > 0, pair_count, np.nan)
+            msd = sums.msd.sum(0) / pairs
+            uu, n_u, ss, s1, n_s = self.state.moments
             mean_uu = uu / n_u if n_u else np.nan
             n = np.where(sums.cs_n > 0, sums.cs_n, np.nan)
             mean_s = s1 / n_s if n_s else np.nan

@@ -1,114 +1,117 @@
 """Time-stepped runs of paper 002's rules: the lattice's state, its stepping, and one point
 (burn-in, then measurement with streamed observables).
 
-The stepping (:mod:`epmsweep.model.lattice.transitions`) keeps the stress at the last change
-of the active set and the *rate field* (stress and tracer displacement per step of the
-current active sites); it costs O(N) per change of the active set, not per step. The rate
-field is updated by one shifted real-space kernel per changed site or, when more sites
-changed in a step than ``fft_threshold``, recomputed by FFT from the active set (both
-exact; tests).
+The stepping (:mod:`epmsweep.model.lattice.transitions`) keeps the stress as a straight line
+in the step count between changes of the active set (:mod:`epmsweep.model.lattice.field`);
+it costs one pass over the lattice per change, or one FFT recomputation when many sites
+change in one step. The measurement runs in numba from sample to sample
+(:func:`measure_samples`): the tracers are moved at updates from the plastic strain the
+stepper recorded (:mod:`epmsweep.model.lattice.tracers`), and each sample feeds the
+multiple-tau correlator, the probe stresses and the histograms. Nothing is done per step
+beyond the activation thinning, so the cost per unit time follows the number of changes
+of the active set and the number of samples.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
+from numba import njit
 
 from epmsweep.model.core import InvalidInput, Value
-from epmsweep.model.histogram import UniformBins, density, histogram_add, log_edges
-from epmsweep.model.jit import bind
-from epmsweep.model.lattice.observables import TimeCorrelations, wave_numbers
+from epmsweep.model.histogram import UniformBins, density, edge_slot, log_edges
+from epmsweep.model.jit import bind, cache_own_types_only
+from epmsweep.model.lattice.field import current_stress, histogram_current, new_field, stress_at
+from epmsweep.model.lattice.longtime import SNAPSHOT_TRACERS, SNAPSHOTS, LongTime
+from epmsweep.model.lattice.observables import TimeCorrelations, correlate_sample, wave_numbers
 from epmsweep.model.lattice.propagator import DISPLACEMENT_PER_STRAIN, Propagator, eshelby
-from epmsweep.model.lattice.field import bring_up_to_date, current_stress, histogram_current, inactive_vmax, stress_at
-from epmsweep.model.lattice.transitions import (Binning, Dynamics, RateField, Sites, Tracers, one_bin, run_steps,
-                                                sort_into_bins)
+from epmsweep.model.lattice.tracers import new_tracers, update_tracers
+from epmsweep.model.lattice.transitions import (ACTIVATIONS, ACTIVE_STEPS, LONGEST_WAIT, STEPS, Dynamics, new_lattice,
+                                                recompute_rates, run_steps)
 from epmsweep.model.rules import stress_edges
-from epmsweep.model.run_length import Chunk, RunLength, burn_in, measure, run_length_results
+from epmsweep.model.run_length import (BLOCKS_PER_WINDOW, Chunk, MeasurementHooks, RunLength, burn_in, measure,
+                                      run_length_results)
 
 #: Recompute the rate field by FFT when more than this many sites per log2(N) changed in a
-#: step: one shifted kernel costs ~N flops, the FFTs ~N log2 N (benchmarks/bench_lattice.py).
+#: step: one shifted kernel costs ~N, the FFTs ~N log2 N (benchmarks/bench_lattice.py).
 _FFT_SITES_PER_LOG2N = 1.5
 #: Bins of |sigma| for the activation thinning.
-_BINS = 64
-#: Re-sort the bins once the loosening bound has drawn this many excess candidates per site
-#: (measured best at L = 128, T = 0.07: a sort costs about as much as N/10 extra candidates
-#: with their exact stresses, plus the cache misses they bring).
-_RESORT_SITES = 0.1
+_BINS = 16
+#: Place the sites into the bins afresh once the loosening bound has drawn this many excess
+#: candidates per site (a placement, one pass with few moves, costs about as much as N/10
+#: candidates with their exact stresses and rates).
+_PLACE_SITES = 0.1
 #: Incremental kernel updates between two exact FFT recomputations of the rate field
 #: (bounds the round-off the increments accumulate).
 _RECOMPUTE_EVERY = 4096
+#: Tracer updates at most this fraction of the mean event duration apart.
+_TRACER_UPDATE_PER_EVENT = 0.1
 
 
 class TimeSteppedLattice:
     """State and stepping of one lattice under an activation rule (see the module docstring)."""
 
-    def __init__(self, prop: Propagator, rule: tuple, dyn: Dynamics, rng: np.random.Generator, n_tracers: int,
-                 sigma: np.ndarray, psi_edges: np.ndarray, two_mu: float, eps_step: float,
-                 u_per_strain: float = 1.0):
-        L = prop.L
-        n = L * L
+    def __init__(self, prop: Propagator, rule: tuple, dyn: Dynamics, rng: np.random.Generator, sigma: np.ndarray,
+                 psi_edges: np.ndarray, two_mu: float, eps_step: float, u_per_strain: float = 1.0):
         self.prop, self.rule, self.dyn, self.rng = prop, rule, dyn, rng
-        self.sites = Sites(
-            sigma=sigma, active=np.zeros((L, L), np.int8), sign=np.zeros((L, L), np.int8), act=np.zeros(n, np.int64),
-            n_act=np.zeros(1, np.int64), changed=np.zeros(n, np.int64), coeffs=np.zeros(n), last_act=np.full((L, L), -1.0),
-            psi_edges=psi_edges, psi_counts=np.zeros(psi_edges.size + 1), t=np.zeros(1), stats=np.zeros(3))
-        self.tracers = Tracers(rng.random((n_tracers, 2)) * L, np.zeros((n_tracers, 2)))
-        # rate field per unit sign: 2 mu eps_step G (stress), u_per_strain eps_step K (tracer
-        # displacement, DISPLACEMENT_PER_STRAIN)
-        parts = [(two_mu * eps_step * prop.g_r, two_mu * eps_step * prop.g_q)]
-        if n_tracers:
-            u_step = u_per_strain * eps_step
-            parts += [(u_step * prop.ux_r, u_step * prop.ux_q), (u_step * prop.uy_r, u_step * prop.uy_q)]
-        self.kernel_q = [q for _, q in parts]
-        self.rates = RateField(np.zeros((len(parts), L, L)), np.ascontiguousarray(np.stack([r for r, _ in parts])),
-                               np.zeros(1, np.int64), np.zeros(1, np.int64))
-        self.bins = Binning(np.zeros(_BINS + 1, np.int64), np.zeros(n, np.int64), np.zeros(_BINS), np.zeros(_BINS),
-                            np.zeros((L, L)), np.zeros(4), np.zeros(n, np.int32), np.zeros(_BINS, np.int64),
-                            np.zeros((L, L)))
-        self.fft_threshold = max(1, int(_FFT_SITES_PER_LOG2N * math.log2(n)))
-        self._fft_buffers = (np.zeros((L, L)), np.zeros((L, L // 2 + 1), complex))
+        self.state = new_lattice(new_field(sigma, two_mu * eps_step * prop.g_r), psi_edges, _BINS)
+        self.u_step = u_per_strain * eps_step
+        self.no_tracers = self.tracers_at(np.zeros((0, 2)))
         # the kernels bound to these arguments' types (see epmsweep.model.jit.bind)
-        self._sort = bind(sort_into_bins, self.sites.sigma, rule, dyn.dt, self.bins)
-        self._one_bin = bind(one_bin, self.sites.sigma, rule, dyn.dt, self.bins)
-        self._run = bind(run_steps, 1, 1, self.sites, self.rates, self.bins, self.tracers, rule, dyn, rng, True)
-        self._sort(self.sites.sigma, rule, dyn.dt, self.bins)
+        self._run = bind(run_steps, 1, self.state, self.no_tracers, rule, dyn, rng, True)
+        self._recompute = bind(recompute_rates, self.state, rule, dyn.dt, 0, False)
+        self.recompute_rates()
+
+    def tracers_at(self, pos: np.ndarray):
+        """Tracers at ``pos`` now, moved by this lattice's displacement per yielding step."""
+        return new_tracers(pos, self.prop.ux_r, self.prop.uy_r, self.u_step, int(self.sites.clock[0]))
+
+    @property
+    def sites(self):
+        return self.state.sites
+
+    @property
+    def field(self):
+        return self.state.field
 
     @property
     def sigma(self) -> np.ndarray:
         """The current stress field (a new array)."""
-        out = np.empty_like(self.sites.sigma)
-        current_stress(self.sites.sigma, self.rates.values, self.rates.k[0], out)
+        out = np.empty_like(self.field.base)
+        current_stress(self.field, self.sites.active, self.sites.sign, out)
         return out
 
     def stress_at(self, sites: np.ndarray, out: np.ndarray) -> None:
         """Exact current stresses of ``sites`` (flat indices) into ``out``."""
-        stress_at(sites, self.sites.sigma, self.rates.values, self.rates.k[0], out)
+        stress_at(sites, self.field, self.sites.active, self.sites.sign, out)
 
     @property
-    def pos(self) -> np.ndarray:
-        return self.tracers.pos
+    def plastic_strain(self) -> np.ndarray:
+        """Each site's plastic strain so far (L x L), in units of eps_step: its finished events'
+        signed yielding steps and the current event's."""
+        sites = self.sites
+        strain = sites.yielded.copy()
+        act = sites.act[:self.n_active]
+        strain[act] += sites.sign.ravel()[act] * (sites.clock[0] - sites.since[act])
+        return strain.reshape(sites.active.shape)
 
     @property
     def stats(self) -> np.ndarray:
-        """[steps, sum over steps of the number of active sites, activations]."""
+        """[steps, sum over steps of the number of active sites, activations, longest waiting time]."""
         return self.sites.stats
 
     @property
     def n_active(self) -> int:
         return int(self.sites.n_act[0])
 
-    def advance(self, n_steps: int, measuring: bool) -> None:
-        """Advance by ``n_steps`` steps of dt."""
-        left = n_steps
-        while left > 0:
-            done, needs_fft = self._run(left, self.fft_threshold, self.sites, self.rates, self.bins, self.tracers,
-                                        self.rule, self.dyn, self.rng, measuring)
-            left -= done
-            if needs_fft or self.rates.increments[0] > _RECOMPUTE_EVERY:
-                self.recompute_rates(sort=not needs_fft)
+    def advance(self, n_steps: int, measuring: bool = False, tracers=None) -> None:
+        """Advance by ``n_steps`` steps of dt (tracers record their strain only while measuring)."""
+        self._run(n_steps, self.state, self.no_tracers if tracers is None else tracers, self.rule, self.dyn,
+                  self.rng, measuring)
 
     def set_active(self, active: np.ndarray, sign: np.ndarray) -> None:
         """Make the sites of ``active`` (1) active with the event signs ``sign`` (a state
@@ -118,29 +121,95 @@ class TimeSteppedLattice:
         on = np.flatnonzero(self.sites.active.ravel())
         self.sites.act[:on.size] = on
         self.sites.n_act[0] = on.size
+        self.sites.since[on] = self.sites.clock[0]
         self.recompute_rates()
 
-    def recompute_rates(self, sort: bool = True) -> None:
-        """The rate field afresh by FFT from the active set (exact up to the FFT's round-off),
-        the field brought up to date first; then the bins: sorted, or (at high activity, where
-        this runs every step and most sites are candidates anyway) one bin of all sites."""
-        bring_up_to_date(self.sites.sigma, self.rates.values, self.rates.k, self.bins)
-        L, n = self.prop.L, self.n_active
-        signs, product = self._fft_buffers  # kept: fresh large arrays cost page faults every step
-        signs.fill(0.0)
-        act = self.sites.act[:n]
-        signs.ravel()[act] = self.sites.sign.ravel()[act]
-        f = scipy.fft.rfft2(signs)
-        for m, kernel_q in enumerate(self.kernel_q):
-            np.multiply(kernel_q, f, out=product)
-            self.rates.values[m] = scipy.fft.irfft2(product, s=(L, L), overwrite_x=True)
-        self.rates.increments[0] = 0
-        inactive_vmax(self.rates.values, self.sites.active, self.bins)
-        (self._sort if sort else self._one_bin)(self.sites.sigma, self.rule, self.dyn.dt, self.bins)
+    def recompute_rates(self) -> None:
+        """The rate field afresh by FFT from the active set, the sites placed into the bins."""
+        self._recompute(self.state, self.rule, self.dyn.dt, int(self.sites.clock[0]), False)
 
-    def histogram_stress(self, bins: UniformBins, counts: np.ndarray) -> None:
-        """Add the current stress of every site to ``counts`` (uniform_slot layout)."""
-        histogram_current(self.sites.sigma, self.rates.values, self.rates.k[0], bins, counts)
+
+class Schedule(NamedTuple):
+    """When a sample does what, in steps and samples."""
+
+    per_sample: int  # steps per sample
+    per_update: int  # steps per tracer update (divides per_sample)
+    per_p_sigma: int  # samples per P(sigma) histogram
+    per_u: int  # samples per P(u) interval
+    u_interval: float
+
+
+class Samples(NamedTuple):
+    """What the samples record beside the correlator."""
+
+    probes: np.ndarray  # int64[P]: C_sigma's sites
+    probe_sigma: np.ndarray  # float64[P]: scratch
+    last_pos: np.ndarray  # float64[M, 2]: tracer positions at the last sample
+    u: np.ndarray  # float64[M, 2]: scratch, displacements since the last sample
+    u_origin: np.ndarray  # float64[M, 2]: positions at the start of the current P(u) interval
+    u_edges: np.ndarray  # P(u) bins and counts (edge_slot layout)
+    u_counts: np.ndarray
+    s_bins: UniformBins  # P(sigma) bins and counts (uniform_slot layout)
+    s_counts: np.ndarray
+    count: np.ndarray  # int64[1]: samples so far
+    snapshots: np.ndarray  # float64[SNAPSHOTS + 1, m, 2]: the first m tracers' positions every snapshot_every samples
+    n_snapshots: np.ndarray  # int64[1]: index of the last snapshot
+    snapshot_every: np.ndarray  # int64[1]: samples between snapshots (doubles when they are full)
+
+
+@njit(cache=True, nogil=True)
+def _snapshot(samples, pos, sample):
+    """The first tracers' positions as the next snapshot; when the snapshots are full, every
+    other one is kept and the spacing doubled (then this sample is kept only if it falls on
+    the new spacing)."""
+    snaps = samples.snapshots
+    k = samples.n_snapshots[0] + 1
+    if k == snaps.shape[0]:
+        half = (k - 1) // 2
+        for r in range(1, half + 1):
+            snaps[r] = snaps[2 * r]
+        samples.n_snapshots[0] = half
+        samples.snapshot_every[0] *= 2
+        if sample % samples.snapshot_every[0]:
+            return
+        k = half + 1
+    for j in range(snaps.shape[1]):
+        snaps[k, j, 0], snaps[k, j, 1] = pos[j, 0], pos[j, 1]
+    samples.n_snapshots[0] = k
+
+
+@cache_own_types_only
+@njit(cache=True, nogil=True)
+def measure_samples(n, block, state, tracers, corr, samples, schedule, rule, dyn, rng):
+    """``n`` samples of the measurement (see the module docstring); the MSD's pairs count
+    towards measurement block ``block``."""
+    sites, field = state.sites, state.field
+    pos = tracers.pos
+    n_tr = pos.shape[0]
+    for _ in range(n):
+        if n_tr:
+            for _ in range(schedule.per_sample // schedule.per_update):
+                run_steps(schedule.per_update, state, tracers, rule, dyn, rng, True)
+                update_tracers(tracers, sites.act, sites.n_act[0], sites.sign, sites.since, sites.clock[0])
+        else:
+            run_steps(schedule.per_sample, state, tracers, rule, dyn, rng, True)
+        sample = samples.count[0] + 1
+        stress_at(samples.probes, field, sites.active, sites.sign, samples.probe_sigma)
+        for j in range(n_tr):
+            for m in range(2):
+                samples.u[j, m] = pos[j, m] - samples.last_pos[j, m]
+                samples.last_pos[j, m] = pos[j, m]
+        correlate_sample(corr, pos, samples.u, samples.probe_sigma, block)
+        if sample % schedule.per_p_sigma == 0:
+            histogram_current(field, sites.active, sites.sign, samples.s_bins, samples.s_counts)
+        if samples.snapshots.shape[1] and sample % samples.snapshot_every[0] == 0:
+            _snapshot(samples, pos, sample)
+        if n_tr and sample % schedule.per_u == 0:  # P(u) over consecutive intervals of u_interval
+            for j in range(n_tr):
+                u = math.hypot(pos[j, 0] - samples.u_origin[j, 0], pos[j, 1] - samples.u_origin[j, 1])
+                samples.u_counts[edge_slot(u / schedule.u_interval, samples.u_edges)] += 1.0
+                samples.u_origin[j, 0], samples.u_origin[j, 1] = pos[j, 0], pos[j, 1]
+        samples.count[0] = sample
 
 
 def steps_per(interval: float, dt: float, what: str) -> int:
@@ -149,6 +218,13 @@ def steps_per(interval: float, dt: float, what: str) -> int:
     if n < 1 or abs(n * dt - interval) > 1e-9 * max(interval, 1.0):
         raise InvalidInput(f"{what} = {interval:g} must be a positive multiple of dt = {dt:g}")
     return n
+
+
+def update_steps(per_sample: int, dt: float, tau_res: float) -> int:
+    """Steps between tracer updates: the largest divisor of ``per_sample`` at most
+    ``_TRACER_UPDATE_PER_EVENT`` tau_res long (at least one step)."""
+    most = max(1, int(_TRACER_UPDATE_PER_EVENT * tau_res / dt + 1e-9))
+    return max(d for d in range(1, min(most, per_sample) + 1) if per_sample % d == 0)
 
 
 def initial_stresses(prop: Propagator, kind: str, std: float, rng: np.random.Generator) -> np.ndarray:
@@ -165,8 +241,31 @@ def initial_stresses(prop: Propagator, kind: str, std: float, rng: np.random.Gen
     return scipy.fft.irfft2(prop.g_q * strain, s=(L, L)) * (std / math.sqrt(float((prop.g_r**2).sum())))
 
 
+def dynamics(params: Mapping[str, Value], settings: Mapping[str, Value]) -> Dynamics:
+    """The stepper's parameters for a point of size L."""
+    n = int(params["L"]) ** 2
+    return Dynamics(float(settings["dt"]), float(params["tau_res"]), bool(settings["stop_at_zero"]), _PLACE_SITES * n,
+                    max(1, int(_FFT_SITES_PER_LOG2N * math.log2(n))), _RECOMPUTE_EVERY)
+
+
 #: Length of a burn-in chunk (tau) under ``burn_in = "auto"``: the resolution of its trend test.
 _BURN_CHUNK = 1.0
+
+
+class _Hooks(MeasurementHooks):
+    """The lattice's per-block records (the MSD's sums) and its other observables' criteria."""
+
+    def __init__(self, corr: TimeCorrelations, longtime: LongTime, stats: np.ndarray):
+        self.corr, self.longtime, self.stats = corr, longtime, stats
+        self.block = 0
+
+    def merge(self, n: int) -> None:
+        self.corr.merge_blocks(n)
+        self.block = n
+
+    def reached(self, meas) -> bool:
+        self.longtime.longest_wait = float(self.stats[LONGEST_WAIT])
+        return self.longtime.reached(meas)
 
 
 def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Value], rule: tuple,
@@ -180,7 +279,6 @@ def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Va
     n_sites = L * L
     prop = eshelby(L, str(settings["propagator"]), str(settings["q0_mode"]))
     eps_step = float(params["eps0"]) * dt / (float(settings["strain_divisor"]) * float(params["tau"]))
-    dyn = Dynamics(dt, float(params["tau_res"]), bool(settings["stop_at_zero"]), _RESORT_SITES * L * L)
     psi_edges = log_edges(float(settings["psi_min"]), float(settings["psi_max"]), int(settings["psi_bins"]))
     u_edges = log_edges(float(settings["u_min"]), float(settings["u_max"]), int(settings["u_bins"]))
     s_edges = stress_edges(settings)
@@ -190,68 +288,68 @@ def simulate_time_stepped(params: Mapping[str, Value], settings: Mapping[str, Va
         sigma = initial_stresses(prop, initial, float(settings["initial_std"]), rng)
     else:
         sigma = np.array(start["sigma"], dtype=float)
-    sim = TimeSteppedLattice(prop, rule, dyn, rng, n_tracers, sigma, psi_edges, 2.0 * float(params["mu"]), eps_step,
+    sim = TimeSteppedLattice(prop, rule, dynamics(params, settings), rng, sigma, psi_edges,
+                             2.0 * float(params["mu"]), eps_step,
                              DISPLACEMENT_PER_STRAIN[str(settings["displacement_strain"])])
     if start is not None:
         sim.set_active(start["active"], start["sign"])
-    probes = rng.choice(n_sites, size=int(settings["n_probes"]), replace=False)
+    # C_sigma's probes: a run of consecutive sites from a random one (a site average is unbiased
+    # whichever sites; scattered sites cost a cache miss each at every sample)
+    probes = (int(rng.integers(n_sites)) + np.arange(int(settings["n_probes"]))) % n_sites
     interval = float(settings["sample_interval"])
     per_sample = steps_per(interval, dt, "sample_interval")
     per_u = steps_per(float(settings["u_interval"]), dt * per_sample, "u_interval")
-    per_p_sigma = steps_per(float(settings["p_sigma_interval"]), dt * per_sample, "p_sigma_interval")
+    schedule = Schedule(per_sample, update_steps(per_sample, dt, float(params["tau_res"])),
+                        steps_per(float(settings["p_sigma_interval"]), dt * per_sample, "p_sigma_interval"), per_u,
+                        float(settings["u_interval"]))
     length = RunLength.from_settings(settings)
 
     def chunk_since(before: np.ndarray) -> Chunk:
         d = sim.stats - before
-        return Chunk(d[0] * dt, d[2] / n_sites, d[1], d[0] * n_sites)
+        return Chunk(d[STEPS] * dt, d[ACTIVATIONS] / n_sites, d[ACTIVE_STEPS], d[STEPS] * n_sites)
 
     def burn_to(t: float) -> Chunk:
         before = sim.stats.copy()
-        sim.advance(round(t / dt) - int(before[0]), False)
+        sim.advance(round(t / dt) - int(before[STEPS]))
         return chunk_since(before)
 
     burn = burn_in(burn_to, length, _BURN_CHUNK)
     sim.stats[:] = 0.0
 
+    n_windows = int(settings["n_windows"])
     corr = TimeCorrelations(n_tracers, probes.size, int(settings["lag_levels"]), interval, int(settings["q_modes"]),
-                            float(L))
-    u_counts = np.zeros(u_edges.size + 1)
-    s_bins = UniformBins.from_edges(s_edges)
-    s_counts = np.zeros(s_edges.size + 1)
-    probe_sigma = np.empty(probes.size)
-    ring = np.repeat(sim.pos[None], per_u, axis=0)  # positions at the last per_u samples
-    last_pos = sim.pos.copy()
-    samples = [0]
+                            float(L), blocks=2 * n_windows * BLOCKS_PER_WINDOW)
+    tracers = sim.tracers_at(rng.random((n_tracers, 2)) * L)
+    snapshots = np.zeros((SNAPSHOTS + 1, min(n_tracers, SNAPSHOT_TRACERS), 2))
+    snapshots[0] = tracers.pos[:snapshots.shape[1]]
+    samples = Samples(probes, np.zeros(probes.size), tracers.pos.copy(), np.zeros((n_tracers, 2)),
+                      tracers.pos.copy(), u_edges, np.zeros(u_edges.size + 1),
+                      UniformBins.from_edges(s_edges), np.zeros(s_edges.size + 1), np.zeros(1, np.int64),
+                      snapshots, np.zeros(1, np.int64), np.ones(1, np.int64))
+    run = bind(measure_samples, 1, 0, sim.state, tracers, corr.state, samples, schedule, rule, sim.dyn, rng)
+    longtime = LongTime(corr, settings, snapshots, samples.n_snapshots, samples.snapshot_every)
+    hooks = _Hooks(corr, longtime, sim.stats)
 
     def measure_to(t: float) -> Chunk:
         before = sim.stats.copy()
-        for sample in range(samples[0] + 1, round(t / interval) + 1):
-            sim.advance(per_sample, True)
-            sim.stress_at(probes, probe_sigma)
-            corr.sample(sim.pos, sim.pos - last_pos, probe_sigma)
-            last_pos[:] = sim.pos
-            if sample % per_p_sigma == 0:
-                sim.histogram_stress(s_bins, s_counts)
-            if n_tracers:
-                slot = sample % per_u
-                if sample >= per_u:
-                    u = np.hypot(*(sim.pos - ring[slot]).T) / float(settings["u_interval"])
-                    histogram_add(u, u_edges, u_counts, 1.0)
-                ring[slot] = sim.pos
-            samples[0] = sample
+        run(round(t / interval) - int(samples.count[0]), hooks.block, sim.state, tracers, corr.state, samples,
+            schedule, rule, sim.dyn, sim.rng)
+        hooks.block += 1
         return chunk_since(before)
 
-    meas = measure(measure_to, length, int(settings["n_windows"]), burn.rate, interval)
+    meas = measure(measure_to, length, n_windows, burn.rate, interval, hooks)
+    longtime.longest_wait = float(sim.stats[LONGEST_WAIT])
     return {
         "activity": meas.value,
         "activity_err": meas.error,
         "activity_t": meas.per_window(),
         "t_window": meas.mid_times(burn.length),
-        "events": int(sim.stats[2]),
+        "events": int(sim.stats[ACTIVATIONS]),
         "q": 2 * np.pi * wave_numbers(int(settings["q_modes"])) / L,
-        "p_u": density(u_counts, u_edges),
+        "p_u": density(samples.u_counts, u_edges),
         "psi": density(sim.sites.psi_counts, psi_edges),
-        "p_sigma": density(s_counts, s_edges),
+        "p_sigma": density(samples.s_counts, s_edges),
         **corr.results(),
+        **longtime.results(meas),
         **run_length_results(burn, meas),
     }, {"sigma": sim.sigma, "active": sim.sites.active.copy(), "sign": sim.sites.sign.copy()}

@@ -98,7 +98,7 @@ class MeanField(Model):
             variables={
                 "gamma": Output((), "float64", "1/time", "plastic activity Gamma: events per site per unit time",
                                 cell_methods=TIME_MEAN),
-                "gamma_err": Output((), "float64", "1/time", "standard error of gamma (batch means over windows)"),
+                "gamma_err": Output((), "float64", "1/time", "standard error of gamma (from its integrated autocorrelation time)"),
                 "gamma_t": Output(("window",), "float64", "1/time", "activity in consecutive measurement windows",
                                   cell_methods=TIME_MEAN),
                 "t_window": Output(("window",), "float64", "time", "mid-time of each window since the start of the run"),
