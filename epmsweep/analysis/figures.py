@@ -350,8 +350,9 @@ def gamma_lattice_fp(ds, spec, sel):
 @_register("xi-lattice", "Paper 000 Secs. V C, VI C on the lattice: the activity's correlation length against the "
            "mean field's xi at the simulated alpha and m", "lattice", ("xi_activity", "alpha_simulated", "m_simulated"))
 def xi_lattice(ds, spec, sel):
-    """xi_activity(T) (second-moment length of the activity field, lattice spacings; errors
-    from the replicas' scatter, or a single replica's jackknife) with a power-law fit over the
+    """xi_activity(T) (Ornstein-Zernike length of the activity field, lattice spacings; errors
+    from the replicas' scatter, or a single replica's jackknife; its systematic error not
+    drawn) with a power-law fit over the
     colder half of the temperatures (at least three), against the mean field's exact xi
     (linearised Eqs. 6, 8) and the corrected Eq. (23) at each temperature's simulated alpha,
     in lattice spacings through the simulated m (xi = (xi/sqrt(m)) sqrt(m))."""

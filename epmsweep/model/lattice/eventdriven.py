@@ -259,7 +259,7 @@ def simulate_events(params: Mapping[str, Value], settings: Mapping[str, Value], 
     burn = replace(burn, length=calibrated[0])
     interval = float(settings["sample_interval"])
     corr = TimeCorrelations(0, probes.size, int(settings["lag_levels"]), interval, 1, float(L))
-    activity = ActivityStructure(L, int(settings["activity_modes"]), int(settings["n_windows"]))
+    activity = ActivityStructure(L, int(settings["activity_modes"]))
     activity_window = float(settings["activity_window"]) / burn.rate if burn.rate > 0 else math.inf
     done = [0, 0]  # samples taken, activity windows closed
 

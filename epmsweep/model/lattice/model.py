@@ -326,9 +326,12 @@ class Lattice(Model):
                 "s_activity": Output(("k_activity",), "float64", "1", "structure factor of the activity field "
                                      "(relaxations per site in a window), axes (q, 0) and (0, q)",
                                      cell_methods=TIME_MEAN),
-                "xi_activity": Output((), "float64", "1", "second-moment correlation length of the activity field, in "
-                                      "lattice spacings (NaN: none positive)"),
-                "xi_activity_err": Output((), "float64", "1", "jackknife standard error of xi_activity"),
+                "xi_activity": Output((), "float64", "1", "correlation length of the activity field, Ornstein-Zernike "
+                                      "fit over k = 0 .. 2, in lattice spacings (NaN: none positive)"),
+                "xi_activity_err": Output((), "float64", "1", "statistical error of xi_activity (jackknife over "
+                                          "contiguous blocks of windows)"),
+                "xi_activity_sys": Output((), "float64", "1", "systematic error of xi_activity: its largest change "
+                                          "when the fit stops at another k = 1 .. activity_modes"),
                 "activity_window_used": Output((), "float64", "time", "window of the activity field"),
                 "activity_windows": Output((), "int64", "1", "windows of the activity field measured"),
                 **run_length_outputs("time", "gamma"),

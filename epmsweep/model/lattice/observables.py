@@ -290,47 +290,84 @@ class ActivityStructure:
     relaxations of site r in a window, is one sample of the activity field. Accumulated over
     windows: the structure factor S(q) = <|n(q)|^2>/N at q = 2 pi k/L along the axes
     (averaged over (q, 0) and (0, q)), k = 1 .. ``modes``, and S(0) = var(sum_r n_r)/N from
-    the windows' totals. The correlation length is the second-moment one (exact for an
-    Ornstein-Zernike field S(q) = S(0)/(1 + xi^2 qh^2), qh^2 = 4 sin^2(q/2) the lattice
-    Laplacian's symbol): xi^2 = (S(0)/S(q_1) - 1)/qh_1^2, in lattice spacings. Its error is a
-    jackknife over ``blocks`` interleaved blocks of windows (window w in block w mod blocks).
-    Memory: ``blocks`` x (modes + 3) numbers, whatever the run length.
+    the windows' totals.
+
+    The correlation length is an Ornstein-Zernike fit, S(q) = S(0)/(1 + xi^2 qh^2) with
+    qh^2 = 4 sin^2(q/2) the lattice Laplacian's symbol: 1/S is linear in qh^2, fitted by
+    weighted least squares over k = 0 .. ``FIT_MODES`` (xi in lattice spacings; over k = 0, 1
+    alone it is the second-moment length xi^2 = (S(0)/S(q_1) - 1)/qh_1^2). Its statistical
+    error is a jackknife over ``BLOCKS`` *contiguous* blocks of windows (merged in pairs as
+    the run grows): windows a relaxation time long are correlated over several windows, so
+    blocks of interleaved windows would understate it. Its systematic error is the largest
+    change of xi when the fit stops at another k_max = 1 .. ``modes`` (fits with no positive
+    xi^2 left out): a field that is not Ornstein-Zernike gives a length that depends on the
+    wave numbers used. Memory: ``BLOCKS`` x (modes + 3) numbers, whatever the run length.
     """
 
-    def __init__(self, L: int, modes: int, blocks: int):
-        self.L, self.modes, self.blocks = L, modes, blocks
-        self.power = np.zeros((blocks, modes))  # per block: sum over windows of S(q_k), k = 1 .. modes
-        self.totals = np.zeros((blocks, 3))  # per block: windows, sum of totals, sum of squared totals
+    #: Contiguous jackknife blocks (16-32 in use once the run has 32 windows).
+    BLOCKS = 32
+    #: The largest wave number index of the reported fit (the smallest q, where the
+    #: Ornstein-Zernike form of a finite correlation length holds best, and one beyond k = 1).
+    FIT_MODES = 2
+
+    def __init__(self, L: int, modes: int):
+        self.L, self.modes = L, modes
+        self.power = np.zeros((self.BLOCKS, modes))  # per block: sum over windows of S(q_k), k = 1 .. modes
+        self.totals = np.zeros((self.BLOCKS, 3))  # per block: windows, sum of totals, sum of squared totals
+        self.per_block = 1
         self.count = 0
 
     def add(self, counts: np.ndarray) -> None:
         """One window's activity field (L x L)."""
+        block = self.count // self.per_block
+        if block == self.BLOCKS:  # all blocks full: merge neighbours, twice the windows per block
+            for arr in (self.power, self.totals):
+                arr[: self.BLOCKS // 2] = arr[0::2] + arr[1::2]
+                arr[self.BLOCKS // 2:] = 0.0
+            self.per_block *= 2
+            block = self.count // self.per_block
         f = np.fft.rfft2(counts)
         k = np.arange(1, self.modes + 1)
-        block = self.count % self.blocks
         self.power[block] += 0.5 * (np.abs(f[k, 0]) ** 2 + np.abs(f[0, k]) ** 2) / counts.size
         total = float(counts.sum())
         self.totals[block] += (1.0, total, total * total)
         self.count += 1
 
-    def _estimate(self, power: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray, float]:
-        """S(q_k), k = 0 .. modes, and xi^2 from summed blocks."""
+    def _structure(self, power: np.ndarray, totals: np.ndarray) -> np.ndarray:
+        """S(q_k), k = 0 .. modes, from summed blocks."""
         n, s1, s2 = totals
         if n < 2:
-            return np.full(self.modes + 1, np.nan), math.nan
-        s = np.concatenate([[(s2 - s1 * s1 / n) / (n - 1) / self.L**2], power / n])
-        qh2 = 4.0 * math.sin(math.pi / self.L) ** 2
-        return s, (s[0] / s[1] - 1.0) / qh2 if s[1] > 0 else math.nan
+            return np.full(self.modes + 1, np.nan)
+        return np.concatenate([[(s2 - s1 * s1 / n) / (n - 1) / self.L**2], power / n])
+
+    def _xi2(self, s: np.ndarray, weights: np.ndarray, k_max: int) -> float:
+        """xi^2 of the weighted fit of 1/S(q_k) = a + b qh_k^2 over k = 0 .. k_max: b / a."""
+        qh2 = 4.0 * np.sin(np.pi * np.arange(k_max + 1) / self.L) ** 2
+        if not np.all(s[: k_max + 1] > 0):
+            return math.nan
+        b, a = np.polyfit(qh2, 1.0 / s[: k_max + 1], 1, w=np.sqrt(weights[: k_max + 1]))
+        return b / a if a > 0 else math.nan
 
     def results(self, window: float) -> dict[str, np.ndarray | float]:
-        """S(q_k), xi (NaN where S(0) <= S(q_1): no positive correlation length) and its
-        jackknife error, the window length and the number of windows."""
+        """S(q_k); xi (NaN where the fit has no positive xi^2) with its jackknife error and its
+        systematic error; the window length and the number of windows."""
+        used = np.flatnonzero(self.totals[:, 0] > 0)
         power, totals = self.power.sum(0), self.totals.sum(0)
-        s, xi2 = self._estimate(power, totals)
-        used = [b for b in range(self.blocks) if self.totals[b, 0] > 0]
-        leave_out = np.array([self._estimate(power - self.power[b], totals - self.totals[b])[1]
-                              for b in used]) if len(used) >= 2 else np.array([math.nan])
-        xi2_err = math.sqrt((len(used) - 1) * float(np.mean((leave_out - leave_out.mean()) ** 2)))
-        xi = math.sqrt(xi2) if xi2 > 0 else math.nan
-        return {"s_activity": s, "xi_activity": xi, "xi_activity_err": xi2_err / (2.0 * xi) if xi > 0 else math.nan,
-                "activity_window_used": window, "activity_windows": self.count}
+        s = self._structure(power, totals)
+        leave_out = np.array([self._structure(power - self.power[b], totals - self.totals[b]) for b in used])
+        n_used = used.size
+        xi_out = {"xi_activity": math.nan, "xi_activity_err": math.nan, "xi_activity_sys": math.nan}
+        if n_used >= 2 and np.all(s > 0) and np.all(leave_out > 0):
+            inverse = 1.0 / leave_out
+            var = (n_used - 1) * np.mean((inverse - inverse.mean(0)) ** 2, axis=0)
+            weights = 1.0 / np.maximum(var, 1e-300)
+            fit_modes = min(self.FIT_MODES, self.modes)
+            xi2 = self._xi2(s, weights, fit_modes)
+            if xi2 > 0:
+                xi = math.sqrt(xi2)
+                jack = np.array([self._xi2(row, weights, fit_modes) for row in leave_out])
+                err = math.sqrt((n_used - 1) * float(np.mean((jack - jack.mean()) ** 2))) / (2.0 * xi)
+                others = [self._xi2(s, weights, k) for k in range(1, self.modes + 1)]
+                sys_err = max((abs(math.sqrt(x) - xi) for x in others if x > 0), default=0.0)
+                xi_out = {"xi_activity": xi, "xi_activity_err": err, "xi_activity_sys": sys_err}
+        return {"s_activity": s, **xi_out, "activity_window_used": window, "activity_windows": self.count}
