@@ -30,13 +30,15 @@ SETTINGS = {"n_tracers": 500, "sample_interval": 0.1, "dt": 0.025, "initial": "c
             "duration": 3000.0}
 TIMED = """
 import json, sys, time
+import epmsweep
 from epmsweep.model import get_model
 params, settings = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 model = get_model("lattice")
 model.run({**params, "L": 16}, {**settings, "duration": 10.0}, seed=0)  # compiles (or loads) the kernels
 start = time.perf_counter()
 out = model.run(params, settings, seed=1)
-print(json.dumps({"wall_s": time.perf_counter() - start, "activity": float(out["activity"])}))
+print(json.dumps({"wall_s": time.perf_counter() - start, "activity": float(out["activity"]),
+                  "source": epmsweep.__file__}))
 """
 
 
@@ -44,7 +46,7 @@ def timed_run(source: Path, cache: Path) -> dict:
     """One timed run of the point with the package at ``source``, numba's cache in ``cache``."""
     env = {**os.environ, "PYTHONPATH": str(source), "NUMBA_CACHE_DIR": str(cache), "NUMBA_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", TIMED, json.dumps(PARAMS), json.dumps(SETTINGS)], env=env,
-                          capture_output=True, text=True, check=True)
+                          cwd=source, capture_output=True, text=True, check=True)  # the source first on sys.path
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -63,6 +65,8 @@ def main() -> None:
             for pair in range(1, args.pairs + 1):
                 before = timed_run(baseline, tmp / "cache-baseline")
                 after = timed_run(ROOT, tmp / "cache-this")
+                if Path(before["source"]).parent.parent != baseline.resolve():
+                    raise RuntimeError(f"the baseline imported {before['source']}, not the checkout of {args.baseline}")
                 rows.append(f"| {pair} | {before['wall_s']:.1f} | {after['wall_s']:.1f} | "
                             f"{before['wall_s'] / after['wall_s']:.2f}x | {1e3 * after['wall_s'] / SETTINGS['duration']:.2f} | "
                             f"{before['activity']:.4g} / {after['activity']:.4g} |")
