@@ -12,7 +12,10 @@ within 4e-12 of the former LAPACK solves, xi within 2e-9, its finite differences
 the round-off) and to fully implicit time steps (Gamma(t) within 5e-5 of the former lagged
 D, the lag's own error at rtol = 1e-5), with the spatially coupled model's cases added, and
 after the lattice's time correlations took their samples in blocks (c_sigma and c_u within
-4e-15: the variances' sums in another order; every other output identical); on
+4e-15: the variances' sums in another order; every other output identical); rewritten on
+2026-12-07 after the run lengths' errors moved to integrated autocorrelation times (other
+automatic durations, so other results for every stochastic model) and the lattice's new
+engine (other random streams) and activity length estimator; on
 other builds a few outputs differ in the last bits, so write a reference on your own
 machine before a refactor.
 
