@@ -183,10 +183,6 @@ class Measurement:
         return sum(b.time for b in self.blocks)
 
     @property
-    def block_length(self) -> float:
-        return self.blocks[0].time if self.blocks else 0.0
-
-    @property
     def error(self) -> float:
         """Standard error of the main observable."""
         return self.value * self.rel_err

@@ -77,7 +77,7 @@ from epmsweep.model.jit import cache_own_types_only
 from epmsweep.model.lattice.activation import RandomActivation, ThermalOneChannel, rate_bound
 from epmsweep.model.lattice.eventdriven import simulate_events
 from epmsweep.model.lattice.longtime import DRIVERS, drivers
-from epmsweep.model.lattice.observables import BLOCK, lag_grid, wave_numbers
+from epmsweep.model.lattice.observables import BLOCK, ActivityStructure, lag_grid, wave_numbers
 from epmsweep.model.lattice.propagator import DISPLACEMENT_PER_STRAIN, FORMS, Q0_MODES
 from epmsweep.model.lattice.stepped import simulate_time_stepped, steps_per
 from epmsweep.model.rules import PHYSICAL_PARAMETERS, RULE_PARAMETERS, stress_coord
@@ -327,7 +327,8 @@ class Lattice(Model):
                                      "(relaxations per site in a window), axes (q, 0) and (0, q)",
                                      cell_methods=TIME_MEAN),
                 "xi_activity": Output((), "float64", "1", "correlation length of the activity field, Ornstein-Zernike "
-                                      "fit over k = 0 .. 2, in lattice spacings (NaN: none positive)"),
+                                      f"fit over k = 0 .. {ActivityStructure.FIT_MODES}, in lattice spacings (NaN: "
+                                      "none positive)"),
                 "xi_activity_err": Output((), "float64", "1", "statistical error of xi_activity (jackknife over "
                                           "contiguous blocks of windows)"),
                 "xi_activity_sys": Output((), "float64", "1", "systematic error of xi_activity: its largest change "
